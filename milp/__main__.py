@@ -1,0 +1,7 @@
+"""``python -m milp`` runs the command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,249 @@
+"""The ``milp`` command line: a thin layer over the public API.
+
+Every query takes ``--json`` and then prints one JSON object on stdout. Exit code 0 for an
+answer (including unsat / never / unknown), 2 for bad input, 1 for an internal failure;
+errors go to stderr as one readable line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .box import Box, BoxError, parse_box
+from .conditions import ConditionError
+from .highs_backend import SolverOptions
+from .network import Network, NetworkError
+from .queries import QueryError, fires, output_range, reach
+from .tighten import BOUND_METHODS, pre_activation_bounds
+
+__all__ = ["main", "load_model"]
+
+# Options whose values may start with "-" (argparse would take "-5:5" for an option).
+_VALUE_OPTIONS = ("--box", "--where", "--slice")
+
+
+class CliError(Exception):
+    """Bad input from the command line: reported as one line, exit code 2."""
+
+
+def _join_values(argv: Sequence[str]) -> list[str]:
+    out, i = [], 0
+    argv = list(argv)
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _VALUE_OPTIONS and i + 1 < len(argv):
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def load_model(path: str, box: Box | None = None, check: bool = True) -> tuple[Network, Callable | None]:
+    """Load a model file for the command line: ``(network, reference)``.
+
+    ``reference`` evaluates the original file (onnxruntime for ONNX) so that every witness
+    is checked against it too.
+    """
+    from importers import ModelImportError, OnnxReference, load_onnx
+
+    file = Path(path)
+    if not file.exists():
+        raise CliError(f"model file {path!r} does not exist")
+    if file.suffix.lower() != ".onnx":
+        raise CliError(f"model file {path!r}: only .onnx files are read from the command line (use importers.from_torch in Python)")
+    try:
+        network = load_onnx(file, box=box, check=check)
+        return network, OnnxReference(file)
+    except ModelImportError as error:
+        raise CliError(str(error)) from None
+
+
+def _options(args) -> SolverOptions:
+    return SolverOptions(time_limit=args.time_limit, threads=args.threads)
+
+
+def _print(args, payload: dict, human: str) -> None:
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        print(human)
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(f"{v:.6g}" for v in np.asarray(x).reshape(-1)) + "]"
+    return f"{x:.9g}"
+
+
+# ------------------------------------------------------------------ commands
+def cmd_info(args) -> int:
+    box = None
+    network, _ = load_model(args.model, check=not args.no_check)
+    print(network.describe())
+    if args.box:
+        box = parse_box(args.box, network.input_dim)
+        print(f"\nunstable neurons over the box (of {network.neuron_count}):")
+        for method in BOUND_METHODS:
+            started = time.perf_counter()
+            bounds = pre_activation_bounds(network, box, method)
+            seconds = time.perf_counter() - started
+            per_layer = ", ".join(str(int(bounds.unstable(l).sum())) for l in range(len(network.widths)))
+            print(f"  {method:9s} {bounds.unstable_count:6d}   per layer: {per_layer}   ({seconds:.3f} s)")
+    return 0
+
+
+def _box_for(args, network: Network) -> Box:
+    if not args.box:
+        raise CliError("an input box is required (big-M needs bounds): --box lo:hi or --box lo1:hi1,lo2:hi2,...")
+    return parse_box(args.box, network.input_dim)
+
+
+def cmd_fires(args) -> int:
+    network, reference = load_model(args.model, check=not args.no_check)
+    box = _box_for(args, network)
+    result = fires(
+        network, box, args.layer, args.neuron, bounds=args.bounds, options=_options(args), reference=reference
+    )
+    verdict = {"fires": "yes", "never": "no", "unknown": "unknown (time limit)"}[result.status]
+    human = "\n".join(
+        [
+            f"can neuron {args.neuron} of ReLU layer {args.layer} fire? {verdict}",
+            f"max pre-activation: {_fmt(result.maximum)}   (proved upper bound {_fmt(result.upper_bound)})",
+            f"witness: {_fmt(result.witness)}",
+            f"seconds: {result.seconds:.3f}",
+        ]
+    )
+    _print(args, result.to_json(), human)
+    return 0
+
+
+def cmd_reach(args) -> int:
+    network, reference = load_model(args.model, check=not args.no_check)
+    box = _box_for(args, network)
+    if not args.where:
+        raise CliError('reach needs at least one --where condition, e.g. --where "y[0] - y[1] >= 0.2"')
+    result = reach(
+        network, box, args.where, bounds=args.bounds, options=_options(args), reference=reference
+    )
+    lines = [f"{result.status}" + (f" ({result.reason})" if result.reason else "")]
+    if result.status == "sat":
+        lines += [f"witness: {_fmt(result.witness)}", f"output:  {_fmt(result.output)}"]
+    lines.append(f"seconds: {result.seconds:.3f}   decided by {result.decided_by}")
+    _print(args, result.to_json(), "\n".join(lines))
+    return 0
+
+
+def cmd_range(args) -> int:
+    network, reference = load_model(args.model, check=not args.no_check)
+    box = _box_for(args, network)
+    outputs = None if args.output is None else [args.output]
+    result = output_range(network, box, outputs, bounds=args.bounds, options=_options(args), reference=reference)
+    lines = []
+    for o in result.outputs:
+        lines.append(f"y[{o.index}]  min {_fmt(o.min)} at {_fmt(o.argmin)}   max {_fmt(o.max)} at {_fmt(o.argmax)}   ({o.status})")
+    lines.append(f"seconds: {result.seconds:.3f}")
+    _print(args, result.to_json(), "\n".join(lines))
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+_EPILOG = {
+    "info": "example:\n  milp info model.onnx --box -1:1",
+    "fires": "example:\n  milp fires model.onnx --box -5:5 --layer 1 --neuron 0 --json",
+    "reach": 'example:\n  milp reach model.onnx --box "-1:1,-1:1,0:0.5" --where "y[0] - y[1] >= 0.2"',
+    "range": "example:\n  milp range model.onnx --box -1:1 --output 0",
+}
+
+_CONDITION_HELP = (
+    "a linear condition over x[i] (inputs), y[i] (outputs), h<L>[k] (ReLU layer L's output) and z<L>[k] "
+    "(its pre-activation), e.g. \"y[0] - 2*y[1] > 0.5\"; repeat for a conjunction; > and < are strict"
+)
+
+
+def _add_common(p: argparse.ArgumentParser, needs_box: bool = True) -> None:
+    p.add_argument("model", help="an ONNX file")
+    p.add_argument(
+        "--box",
+        help="input box: lo:hi for every input, or lo1:hi1,lo2:hi2,... one per input (lo == hi fixes an input)"
+        + ("" if needs_box else "; with it, info reports unstable neurons per bound method"),
+    )
+    p.add_argument("--no-check", action="store_true", help="skip the onnxruntime check of the imported network")
+
+
+def _add_solver(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds; past it the answer is 'unknown'")
+    p.add_argument("--threads", type=int, default=1, help="HiGHS threads (default 1)")
+    p.add_argument("--bounds", choices=BOUND_METHODS, default="symbolic", help="pre-activation bound method for the MILP (default symbolic)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="milp",
+        description="Exact questions about ReLU networks, answered by mixed-integer linear programming.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  milp fires model.onnx --box -5:5 --layer 1 --neuron 0",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help, epilog=_EPILOG.get(name), formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("info", "layers, widths, ReLU neurons; with --box, unstable neurons per bound method")
+    _add_common(p, needs_box=False)
+    p.set_defaults(run=cmd_info)
+
+    p = command("fires", "can neuron k of ReLU layer L be positive anywhere in the box? (exact max and witness)")
+    _add_common(p)
+    p.add_argument("--layer", type=int, required=True, help="ReLU layer, counted from 0 in evaluation order")
+    p.add_argument("--neuron", type=int, required=True, help="neuron index within the layer, from 0")
+    _add_solver(p)
+    p.set_defaults(run=cmd_fires)
+
+    p = command("reach", "is there an input in the box where all conditions hold? sat (with a checked witness), unsat or unknown")
+    _add_common(p)
+    p.add_argument("--where", action="append", default=[], help=_CONDITION_HELP)
+    _add_solver(p)
+    p.set_defaults(run=cmd_reach)
+
+    p = command("range", "exact min and max of each output over the box, with the inputs attaining them")
+    _add_common(p)
+    p.add_argument("--output", type=int, default=None, help="only this output")
+    _add_solver(p)
+    p.set_defaults(run=cmd_range)
+
+    for extra in _EXTRA_COMMANDS:
+        extra(command)
+    return parser
+
+
+# Later steps of the chain (regions, plots, VNN-LIB) register their commands here.
+_EXTRA_COMMANDS: list[Callable] = []
+
+_INPUT_ERRORS = (CliError, BoxError, ConditionError, NetworkError, QueryError, FileNotFoundError, ValueError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    argv = _join_values(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except _INPUT_ERRORS as error:
+        print(f"milp: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("milp: interrupted", file=sys.stderr)
+        return 130

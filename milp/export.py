@@ -1,0 +1,225 @@
+"""Region files: JSON Lines (streamed), one JSON document, or ``.npz`` — and reading them back.
+
+JSON Lines (``.jsonl``), one object per line, each with a ``type``:
+
+* ``{"type": "header", "format": "milp-regions", "version": 1, "model", "box": {"lower", "upper"},
+  "conditions": [...], "neurons", "input_dim", "output_dim", "method", "tolerance"}``
+* ``{"type": "region", "pattern", "A", "b", "interior_point", "radius", "affine": {"C", "d"},
+  "vertices", "volume"}`` — one per region, written as soon as it is found;
+* ``{"type": "footer", "complete": true|false, "stats": {...}}`` — last.
+
+A run cut short (Ctrl-C, a time limit, ``--max-regions``, even a killed process) leaves a
+valid file: the reader ignores a torn last line, and a file without footer is incomplete.
+``.json`` is ``{..header.., "regions": [...], "complete": .., "stats": ..}``; ``.npz`` holds arrays
+(see :func:`write_npz`). Both are written from a ``.part.jsonl`` journal kept beside them
+while the run goes on, so they can be resumed too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .polytope import Region
+
+__all__ = ["RegionFile", "RegionWriter", "load_regions", "read_region_file", "write_json", "write_npz", "FORMAT", "VERSION"]
+
+FORMAT = "milp-regions"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class RegionFile:
+    """A region file's content: ``header`` (dict), ``regions``, ``complete`` and ``stats`` (footer, or {})."""
+
+    header: dict
+    regions: tuple[Region, ...]
+    complete: bool
+    stats: dict
+
+
+def _journal(path: Path) -> Path:
+    return path.with_name(path.name + ".part.jsonl")
+
+
+def _read_jsonl(path: Path) -> tuple[dict | None, list[dict], dict | None, int]:
+    """``(header, region dicts, footer, bytes of complete lines)``; a torn last line is ignored."""
+    header, regions, footer, good = None, [], None, 0
+    with open(path, "rb") as f:
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break  # torn write: the process died mid-line
+            try:
+                item = json.loads(raw)
+            except json.JSONDecodeError:
+                break
+            good += len(raw)
+            kind = item.get("type")
+            if kind == "header":
+                header = item
+            elif kind == "region":
+                regions.append(item)
+            elif kind == "footer":
+                footer = item
+    return header, regions, footer, good
+
+
+def read_region_file(path) -> RegionFile:
+    """Read a ``.jsonl``, ``.json`` or ``.npz`` region file (or the journal a killed run left)."""
+    path = Path(path)
+    if not path.exists() and _journal(path).exists():
+        path = _journal(path)
+    if not path.exists():
+        raise FileNotFoundError(f"region file {str(path)!r} does not exist")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            stats = json.loads(str(data["stats"]))
+            complete = bool(data["complete"])
+            items = json.loads(str(data["regions_json"]))
+        return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, stats)
+    if path.suffix == ".json":
+        with open(path) as f:
+            doc = json.load(f)
+        header = {k: v for k, v in doc.items() if k not in ("regions", "complete", "stats")}
+        return RegionFile(header, tuple(Region.from_dict(r) for r in doc["regions"]), bool(doc.get("complete")), doc.get("stats", {}))
+    header, items, footer, _ = _read_jsonl(path)
+    if header is None:
+        raise ValueError(f"{str(path)!r} is not a region file: no header line")
+    complete = bool(footer and footer.get("complete"))
+    return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, (footer or {}).get("stats", {}))
+
+
+def load_regions(path) -> tuple[Region, ...]:
+    """The regions of a region file (any of the three formats).
+
+    >>> # regions = milp.load_regions("zones.jsonl"); regions[0].interior_point
+    """
+    return read_region_file(path).regions
+
+
+def write_json(path: Path, header: dict, regions: Iterable[dict], complete: bool, stats: dict) -> None:
+    doc = dict(header)
+    doc["regions"] = list(regions)
+    doc["complete"] = complete
+    doc["stats"] = stats
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(doc, f)
+    os.replace(tmp, path)
+
+
+def write_npz(path: Path, header: dict, regions: list[dict], complete: bool, stats: dict) -> None:
+    """Arrays for numpy users: ``patterns`` (n, neurons) uint8, ``interior_points`` (n, d), ``radii`` (n,),
+    ``A`` (rows, d) and ``b`` (rows,) of all regions stacked with ``row_offsets`` (n + 1,),
+    ``C`` (n, m, d), ``d`` (n, m), ``volumes`` (n,) (NaN when not computed), plus ``header``,
+    ``stats`` and ``regions_json`` (JSON text) and ``complete``."""
+    n, dim = len(regions), int(header["input_dim"])
+    m = int(header["output_dim"])
+    patterns = np.array([[c == "1" for c in r["pattern"]] for r in regions], dtype=np.uint8).reshape(n, -1)
+    A = [np.array(r["A"], dtype=float).reshape(-1, dim) for r in regions]
+    offsets = np.concatenate([[0], np.cumsum([a.shape[0] for a in A])]).astype(np.int64)
+    arrays = dict(
+        patterns=patterns,
+        interior_points=np.array([r["interior_point"] for r in regions], dtype=float).reshape(n, dim),
+        radii=np.array([r["radius"] for r in regions], dtype=float),
+        A=np.vstack(A) if A else np.zeros((0, dim)),
+        b=np.concatenate([np.array(r["b"], dtype=float) for r in regions]) if regions else np.zeros(0),
+        row_offsets=offsets,
+        C=np.array([r["affine"]["C"] for r in regions], dtype=float).reshape(n, m, dim),
+        d=np.array([r["affine"]["d"] for r in regions], dtype=float).reshape(n, m),
+        volumes=np.array([np.nan if r.get("volume") is None else r["volume"] for r in regions], dtype=float),
+        header=np.array(json.dumps(header)),
+        stats=np.array(json.dumps(stats)),
+        regions_json=np.array(json.dumps(regions)),
+        complete=np.array(bool(complete)),
+    )
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+class RegionWriter:
+    """Streams regions to ``path`` as they are found; ``.json``/``.npz`` are written by :meth:`close`.
+
+    With ``resume=True`` an existing file (or journal) with the same header is continued: its
+    regions are kept and :attr:`known_patterns` tells the search what to skip.
+    """
+
+    def __init__(self, path, header: dict, resume: bool = False):
+        self.path = Path(path)
+        if self.path.suffix not in (".jsonl", ".json", ".npz"):
+            raise ValueError(f"output {str(self.path)!r}: use a .jsonl, .json or .npz file name")
+        self.header = {"type": "header", "format": FORMAT, "version": VERSION, **header}
+        self.stream_path = self.path if self.path.suffix == ".jsonl" else _journal(self.path)
+        self.known: list[dict] = []
+        if resume:
+            self._load_previous()
+        else:
+            for stale in {self.stream_path, self.path}:
+                if stale.exists():
+                    stale.unlink()
+        mode = "ab" if self.known or (resume and self.stream_path.exists()) else "wb"
+        self.file = open(self.stream_path, mode)
+        if mode == "wb":
+            self._write_line(self.header)
+
+    @property
+    def known_patterns(self) -> set[str]:
+        return {r["pattern"] for r in self.known}
+
+    def _load_previous(self) -> None:
+        source = self.stream_path if self.stream_path.exists() else None
+        if source is None and self.path.exists() and self.path != self.stream_path:
+            previous = read_region_file(self.path)
+            self._check_header(previous.header)
+            self.known = [r.to_dict() for r in previous.regions]
+            with open(self.stream_path, "wb") as f:
+                f.write((json.dumps(self.header) + "\n").encode())
+                for r in self.known:
+                    f.write((json.dumps({"type": "region", **r}) + "\n").encode())
+            return
+        if source is None:
+            return
+        header, items, _, good = _read_jsonl(source)
+        if header is None:
+            raise ValueError(f"cannot resume {str(source)!r}: it has no header line")
+        self._check_header(header)
+        self.known = [{k: v for k, v in r.items() if k != "type"} for r in items]
+        # Drop the footer and any torn line, keep header and regions.
+        with open(source, "rb") as f:
+            lines = f.read(good).splitlines(keepends=True)
+        with open(source, "wb") as f:
+            for line in lines:
+                if json.loads(line).get("type") != "footer":
+                    f.write(line)
+
+    def _check_header(self, previous: dict) -> None:
+        for key in ("model", "box", "conditions", "neurons", "tolerance"):
+            if previous.get(key) != self.header.get(key):
+                raise ValueError(f"cannot resume: the file was made with another {key} ({previous.get(key)!r})")
+
+    def _write_line(self, item: dict) -> None:
+        self.file.write((json.dumps(item) + "\n").encode())
+        self.file.flush()
+
+    def add(self, region: Region) -> None:
+        item = region.to_dict()
+        self.known.append(item)
+        self._write_line({"type": "region", **item})
+
+    def close(self, complete: bool, stats: dict) -> None:
+        self._write_line({"type": "footer", "complete": bool(complete), "stats": stats})
+        self.file.close()
+        header = {k: v for k, v in self.header.items() if k != "type"}
+        if self.path.suffix == ".json":
+            write_json(self.path, header, self.known, complete, stats)
+        elif self.path.suffix == ".npz":
+            write_npz(self.path, header, self.known, complete, stats)
+        if self.stream_path != self.path:
+            self.stream_path.unlink()

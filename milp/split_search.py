@@ -1,0 +1,285 @@
+"""Region enumeration by depth-first splitting on neurons, with warm-started LPs (the default engine).
+
+The search walks the ReLU layers in evaluation order. At a node, the phases of all earlier
+layers are fixed, so the current layer's pre-activations are affine in the input,
+``z = G x + g``, over the node's polytope ``P`` (box, conditions met so far, and one row per
+neuron split on the way down). For each neuron of the layer:
+
+* a neuron stable over the whole box (global bounds) costs nothing;
+* otherwise the node's interior point ``p`` says which side is certainly non-empty, and one
+  LP (min or max of ``z`` over ``P``) says whether the other side holds a ball of radius
+  ``> tol``. If it does, the node splits: the side containing ``p`` keeps it, the other
+  side gets an interior point on the segment from ``p`` to the LP's optimal vertex
+  (no extra LP).
+
+A side whose LP optimum is within ``tol ||G_i||`` of the hyperplane can only contain
+pieces of Chebyshev radius below ``tol``: it is not a region (see :mod:`milp.polytope`), and
+is counted as a thin piece. Conditions join the polytope as soon as the layers they read
+are fixed. At a leaf, the Chebyshev LP gives the region's interior point and radius.
+
+The LP is one :class:`~milp.highs_backend.LpStack`: split rows are pushed on the way
+down and truncated on the way back, so every LP is a warm re-solve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .bounds import Bounds
+from .box import Box
+from .conditions import Condition
+from .highs_backend import LpStack
+from .network import Network
+
+__all__ = ["RawRegion", "SearchStats", "split_search", "local_source_maps"]
+
+
+@dataclass(frozen=True)
+class RawRegion:
+    """A region as the search finds it: ``pattern`` (neurons,) bool, rows ``A x <= b`` (k, d) possibly
+    redundant, Chebyshev ``center`` (d,) and ``radius``."""
+
+    pattern: np.ndarray
+    A: np.ndarray
+    b: np.ndarray
+    center: np.ndarray
+    radius: float
+
+
+@dataclass
+class SearchStats:
+    """Counters of one enumeration (mutable: updated as the search runs)."""
+
+    regions: int = 0
+    lps: int = 0
+    milps: int = 0
+    nodes: int = 0
+    thin_pieces: int = 0
+    lower_dimensional: int = 0
+    pruned_by_conditions: int = 0
+    incomplete: bool = False  # set when a solver limit stopped the search
+
+
+def local_source_maps(network: Network, layer_patterns: Sequence[np.ndarray], dim: int):
+    """Affine maps ``(M_s, m_s)`` of each source ``s`` in x, for the fixed patterns of the first layers.
+
+    Source 0 is ``x`` itself (``M = I``); source ``l + 1`` is ``diag(pattern_l) (G_l x + g_l)``.
+    """
+    maps = [(np.eye(dim), np.zeros(dim))]
+    for layer, pattern in enumerate(layer_patterns):
+        G, g = _layer_map(network, layer, maps)
+        maps.append((G * pattern[:, None], g * pattern))
+    return maps
+
+
+def _layer_map(network: Network, layer: int, maps) -> tuple[np.ndarray, np.ndarray]:
+    affine = network.relu_layers[layer]
+    G = np.zeros((affine.out_dim, maps[0][0].shape[1]))
+    g = affine.bias.copy()
+    for source, weight in affine.terms:
+        M, m = maps[source]
+        G += weight @ M
+        g += weight @ m
+    return G, g
+
+
+def _form_map(form, maps) -> tuple[np.ndarray, float]:
+    """A one-row form over sources as ``(row (d,), constant)`` in x."""
+    row = np.zeros(maps[0][0].shape[1])
+    constant = float(form.bias[0])
+    for source, weight in form.terms:
+        M, m = maps[source]
+        row += weight[0] @ M
+        constant += float(weight[0] @ m)
+    return row, constant
+
+
+@dataclass
+class _Node:
+    layer: int
+    position: int
+    phases: np.ndarray  # current layer: +1 active, -1 inactive, 0 undecided
+    patterns: tuple  # fixed patterns of earlier layers (bool arrays)
+    maps: list
+    z_map: tuple | None
+    point: np.ndarray
+    rows: int  # LP rows that belong to the parent
+    new_rows: tuple | None  # (A, b, norms) this node adds
+    conditions_added: frozenset = field(default_factory=frozenset)
+
+
+def split_search(
+    network: Network,
+    box: Box,
+    conditions: Sequence[Condition],
+    bounds: Bounds,
+    tol: float,
+    stats: SearchStats,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[RawRegion]:
+    """Yield every region of ``network`` over ``box`` where ``conditions`` hold (see the module docstring).
+
+    ``tol`` is the Chebyshev radius at or below which a piece is not a region (absolute, in
+    input units). ``bounds`` are sound pre-activation bounds over the box: neurons they prove
+    stable are never split. The search stops early, between nodes, when ``should_stop()``.
+    """
+    d = network.input_dim
+    free = box.upper > box.lower
+    lp = LpStack(box.lower, box.upper, radius_cap=float(np.max(box.widths)) + 1.0)
+    # Box faces of free inputs as rows, so that the Chebyshev ball stays inside the box.
+    eye = np.eye(d)[free]
+    lp.push(np.vstack([eye, -eye]), np.concatenate([box.upper[free], -box.lower[free]]), np.ones(2 * int(free.sum())))
+    search = _Search(network, lp, stats, tol, free, bounds, conditions)
+    start = lp.chebyshev()
+    stats.lps += 1
+    if start is None or start[1] <= tol:
+        return
+    widths = network.widths
+    root = _Node(0, 0, np.zeros(widths[0] if widths else 0, dtype=int), (), [(np.eye(d), np.zeros(d))], None, start[0], lp.rows, None)
+    stack = [root]
+    while stack and not should_stop():
+        node = stack.pop()
+        lp.truncate(node.rows)
+        if node.new_rows is not None:
+            lp.push(*node.new_rows)
+        stats.nodes += 1
+        region = search.descend(node, stack)
+        if region is not None:
+            yield region
+
+
+class _Search:
+    """The per-search constants and the descent from a node to a leaf."""
+
+    def __init__(self, network, lp, stats, tol, free, bounds, conditions):
+        self.network, self.lp, self.stats, self.tol, self.free = network, lp, stats, tol, free
+        self.conditions = conditions
+        self.global_active = [np.asarray(l >= 0) for l in bounds.lower]
+        self.global_inactive = [np.asarray(u <= 0) for u in bounds.upper]
+        # A condition joins the polytope once every layer it reads is fixed.
+        self.ready_at = [max((s for s, _ in c.expression.terms), default=0) for c in conditions]
+
+    def add_ready_conditions(self, node: _Node) -> bool:
+        """Add the conditions that became linear at this node; False when no ball of radius > tol is left."""
+        pending = [i for i, layer in enumerate(self.ready_at) if layer <= node.layer and i not in node.conditions_added]
+        if not pending:
+            return True
+        rows, rhs, norms = [], [], []
+        for i in pending:
+            row, constant = _form_map(self.conditions[i].expression, node.maps)
+            rows.append(-row)
+            rhs.append(constant)
+            norms.append(np.linalg.norm(row * self.free))
+        self.lp.push(np.array(rows), np.array(rhs), np.array(norms))
+        found = self.lp.chebyshev()
+        self.stats.lps += 1
+        if found is None or found[1] <= self.tol:
+            self.stats.pruned_by_conditions += 1
+            return False
+        node.point = found[0]
+        node.conditions_added = node.conditions_added | frozenset(pending)
+        return True
+
+    def descend(self, node: _Node, stack: list) -> RawRegion | None:
+        """Process ``node`` down to a leaf, pushing the far side of every split; the leaf's region or None."""
+        lp, stats, tol, free = self.lp, self.stats, self.tol, self.free
+        widths = self.network.widths
+        if not self.add_ready_conditions(node):
+            return None
+        while node.layer < len(widths):
+            layer = node.layer
+            if node.z_map is None:
+                node.z_map = _layer_map(self.network, layer, node.maps)
+            G, g = node.z_map
+            phases = node.phases
+            while node.position < widths[layer]:
+                i = node.position
+                node.position += 1
+                if self.global_inactive[layer][i] or self.global_active[layer][i]:
+                    # z identically 0 counts as inactive: "1" means z > 0
+                    phases[i] = -1 if self.global_inactive[layer][i] else 1
+                    continue
+                norm = float(np.linalg.norm(G[i] * free))
+                if norm == 0.0:  # z is constant on the polytope
+                    phases[i] = 1 if g[i] > 0 else -1
+                    continue
+                margin = tol * norm
+                zp = float(G[i] @ node.point + g[i])
+                if abs(zp) > margin:
+                    near = 1 if zp > 0 else -1
+                    opt = lp.optimize(G[i], maximize=near < 0)
+                    stats.lps += 1
+                    far_value = None if opt is None else opt[0] + g[i]
+                    if far_value is None or far_value * near >= -margin:
+                        if far_value is not None and far_value * near < 0:
+                            stats.thin_pieces += 1
+                        phases[i] = near
+                        continue
+                    far_vertex = opt[1]
+                else:
+                    # The point sits (nearly) on the hyperplane: look at both sides.
+                    top = lp.optimize(G[i], maximize=True)
+                    bottom = lp.optimize(G[i], maximize=False)
+                    stats.lps += 2
+                    up = top is not None and top[0] + g[i] > margin
+                    down = bottom is not None and bottom[0] + g[i] < -margin
+                    if not (up and down):
+                        stats.thin_pieces += 1
+                        if not (up or down):
+                            return None  # the whole node lies within tol of this hyperplane
+                        phases[i] = 1 if up else -1
+                        continue
+                    near = 1 if top[0] + g[i] >= -(bottom[0] + g[i]) else -1
+                    near_vertex, far_vertex = (top[1], bottom[1]) if near > 0 else (bottom[1], top[1])
+                    far_point = _toward(node.point, far_vertex, G[i], g[i], zp)
+                    node.point = _toward(node.point, near_vertex, G[i], g[i], zp)
+                    zp = float(G[i] @ node.point + g[i])
+                    self._split(node, stack, i, near, far_point, G[i], g[i], norm)
+                    continue
+                far_point = _toward(node.point, far_vertex, G[i], g[i], zp)
+                self._split(node, stack, i, near, far_point, G[i], g[i], norm)
+            # layer complete: fix its pattern and move on
+            pattern = phases > 0
+            node.maps = node.maps + [(G * pattern[:, None], g * pattern)]
+            node.patterns = node.patterns + (pattern,)
+            node.layer += 1
+            node.position = 0
+            node.z_map = None
+            node.phases = np.zeros(widths[node.layer] if node.layer < len(widths) else 0, dtype=int)
+            if not self.add_ready_conditions(node):
+                return None
+        found = lp.chebyshev()
+        stats.lps += 1
+        if found is None or found[1] <= tol:
+            stats.lower_dimensional += 1
+            return None
+        A, b = lp.current_rows()
+        stats.regions += 1
+        return RawRegion(np.concatenate(node.patterns) if node.patterns else np.zeros(0, dtype=bool), A, b, found[0], found[1])
+
+    def _split(self, node: _Node, stack: list, i: int, near: int, far_point, gi, g, norm) -> None:
+        """Push the far side (``z`` with sign ``-near``) and constrain the current node to the near side."""
+        # Row "near * z >= 0" is  -near*G x <= near*g ; the far side's is  near*G x <= -near*g.
+        far_row = (np.atleast_2d(near * gi), np.array([-near * g]), np.array([norm]))
+        near_row = (np.atleast_2d(-near * gi), np.array([near * g]), np.array([norm]))
+        far_phases = node.phases.copy()
+        far_phases[i] = -near
+        stack.append(
+            _Node(node.layer, node.position, far_phases, node.patterns, node.maps, node.z_map, far_point, self.lp.rows, far_row, node.conditions_added)
+        )
+        node.phases[i] = near
+        self.lp.push(*near_row)
+
+
+def _toward(point: np.ndarray, vertex: np.ndarray, gi: np.ndarray, g: float, z_point: float) -> np.ndarray:
+    """The point on the segment from ``point`` to ``vertex`` where ``z`` is halfway from 0 to ``z(vertex)``.
+
+    Interior to the polytope (a strict convex combination with an interior point) and strictly
+    on the vertex's side of the hyperplane.
+    """
+    z_vertex = float(gi @ vertex + g)
+    t = (z_vertex / 2.0 - z_point) / (z_vertex - z_point)
+    return point + min(max(t, 0.0), 1.0) * (vertex - point)

@@ -1,0 +1,164 @@
+"""fires / reach / range against independent truth: the brute-force LP oracle and dense sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import oracle
+from milp import Box, parse_box, parse_conditions
+from milp.conditions import value_form
+from milp.highs_backend import SolverOptions
+from milp.network import Network
+from milp.queries import QueryError, fires, output_range, reach
+from nets import random_mlp, random_residual
+
+SQ3 = np.sqrt(3.0)
+
+
+def un_relu_toy() -> Network:
+    """The design notes' toy ``f(x) = relu(U D relu(W x + b_W) + b_U)``, W = U three unit vectors 120 deg apart::
+
+        x (2) --W, b_W=-0.5--> relu (3) --U D, b_U=-0.3--> relu (3) = y
+    """
+    W = np.array([[1.0, 0.0], [-0.5, SQ3 / 2], [-0.5, -SQ3 / 2]])
+    D = 0.5 * np.array([[0.5, 0.5, -SQ3 / 2], [SQ3 / 2, -SQ3 / 2, 0.0]])
+    return Network.mlp([(W, np.full(3, -0.5)), (W @ D, np.full(3, -0.3))], output_relu=True)
+
+
+def _nets():
+    rng = np.random.default_rng(7)
+    yield "mlp", random_mlp(rng, [2, 5, 4, 2]), Box(np.full(2, -1.0), np.full(2, 1.0))
+    yield "residual", random_residual(rng, 2, 3, 2, 2), Box(np.array([-1.0, -0.5]), np.array([0.5, 1.0]))
+    yield "output-relu", random_mlp(rng, [3, 4, 3, 2], output_relu=True), Box(np.full(3, -1.0), np.full(3, 1.0))
+    yield "fixed-input", random_mlp(rng, [3, 6, 2]), Box(np.array([-1.0, 0.25, -1.0]), np.array([1.0, 0.25, 1.0]))
+    yield "toy", un_relu_toy(), Box(np.full(2, -5.0), np.full(2, 5.0))
+
+
+NETS = list(_nets())
+
+
+@pytest.mark.parametrize("split", [True, False], ids=["split", "milp"])
+@pytest.mark.parametrize("name,net,box", NETS, ids=[n for n, _, _ in NETS])
+def test_range_equals_oracle(name, net, box, split):
+    result = output_range(net, box, split_inputs=split)
+    mins, maxs = oracle.exact_output_range(net, box.lower, box.upper)
+    for o in result.outputs:
+        assert o.status == "exact"
+        assert o.max == pytest.approx(maxs[o.index], abs=1e-6)
+        assert o.min == pytest.approx(mins[o.index], abs=1e-6)
+        # the reported values are attained at the reported inputs
+        assert net(o.argmax)[o.index] == pytest.approx(o.max, abs=1e-12)
+        assert net(o.argmin)[o.index] == pytest.approx(o.min, abs=1e-12)
+        assert box.contains(o.argmax) and box.contains(o.argmin)
+    samples = net(box.sample(20000, np.random.default_rng(1)))
+    for o in result.outputs:  # a sampled value never beats a proved optimum
+        assert samples[:, o.index].max() <= o.max + 1e-9
+        assert samples[:, o.index].min() >= o.min - 1e-9
+
+
+@pytest.mark.parametrize("split", [True, False], ids=["split", "milp"])
+@pytest.mark.parametrize("name,net,box", NETS, ids=[n for n, _, _ in NETS])
+def test_fires_equals_oracle(name, net, box, split):
+    for layer, width in enumerate(net.widths):
+        for neuron in range(width):
+            result = fires(net, box, layer, neuron, split_inputs=split)
+            truth, _ = oracle.exact_max(net, box.lower, box.upper, value_form(net, f"z{layer}", neuron))
+            assert result.maximum == pytest.approx(truth, abs=1e-6)
+            assert result.status == ("fires" if truth > 1e-9 else "never")
+            z = net.forward(result.witness).pre_activations[layer][neuron]
+            assert z == pytest.approx(result.maximum, abs=1e-12)
+
+
+def test_toy_features():
+    net, box = un_relu_toy(), parse_box("-5:5", 2)
+    result = fires(net, box, 1, 0)
+    assert result.status == "fires" and result.witness is not None
+    assert net.forward(result.witness).pre_activations[1][0] > 0
+
+
+@pytest.mark.parametrize("split", [True, False], ids=["split", "milp"])
+@pytest.mark.parametrize("name,net,box", NETS, ids=[n for n, _, _ in NETS])
+def test_reach_equals_oracle(name, net, box, split):
+    mins, maxs = oracle.exact_output_range(net, box.lower, box.upper)
+    mid = 0.5 * (mins[0] + maxs[0])
+    cases = [
+        [f"y[0] >= {maxs[0] - 1e-3}"],
+        [f"y[0] >= {maxs[0] + 1e-3}"],
+        [f"y[0] > {maxs[0]}"],
+        [f"y[0] >= {mid}", f"y[{net.output_dim - 1}] <= {mid}"],
+        ["h0[0] > 0.1", f"y[0] <= {mid}"],
+        [f"x[0] + y[0] >= {maxs[0]}"],
+    ]
+    for texts in cases:
+        conditions = parse_conditions(net, texts)
+        truth = oracle.reachable(net, box.lower, box.upper, conditions)
+        result = reach(net, box, conditions, samples=0, split_inputs=split)
+        assert result.status == ("sat" if truth else "unsat"), texts
+        if truth:
+            for c in conditions:  # the witness satisfies every condition, re-checked here
+                s = c.slack(net, result.witness)[0]
+                assert (s > 0) if c.strict else (s >= -1e-9), (texts, c.text, s)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), residual=st.booleans(), output_relu=st.booleans())
+def test_random_nets_max_equals_oracle(seed, residual, output_relu):
+    rng = np.random.default_rng(seed)
+    if residual:
+        net = random_residual(rng, 2, 3, 2, 1, output_relu=output_relu)
+    else:
+        net = random_mlp(rng, [2, 4, 3, 1], output_relu=output_relu)
+    box = Box(-rng.uniform(0.5, 2, 2), rng.uniform(0.5, 2, 2))
+    mins, maxs = oracle.exact_output_range(net, box.lower, box.upper)
+    result = output_range(net, box).outputs[0]
+    assert result.max == pytest.approx(maxs[0], abs=1e-6)
+    assert result.min == pytest.approx(mins[0], abs=1e-6)
+
+
+def test_time_limit_gives_unknown_not_a_guess():
+    rng = np.random.default_rng(3)
+    net = random_mlp(rng, [10, 60, 60, 60, 1])
+    box = Box(np.full(10, -1.0), np.full(10, 1.0))
+    result = output_range(net, box, time_limit=0.05).outputs[0]
+    assert result.status == "unknown"
+    assert result.max is None and result.min is None
+    r = fires(net, box, 2, 0, time_limit=0.02)
+    assert r.status in ("fires", "unknown")
+    if r.status == "unknown":
+        assert r.maximum is None
+
+
+def test_bad_queries_raise_clear_errors():
+    net, box = un_relu_toy(), parse_box("-5:5", 2)
+    with pytest.raises(QueryError, match="no ReLU layer 5"):
+        fires(net, box, 5, 0)
+    with pytest.raises(QueryError, match="neuron 9"):
+        fires(net, box, 0, 9)
+    with pytest.raises(QueryError, match="no output 4"):
+        output_range(net, box, [4])
+    with pytest.raises(ValueError, match="3 intervals"):
+        output_range(net, parse_box("-1:1,-1:1,-1:1"))
+
+
+def test_pyomo_backend_gives_the_same_optimum():
+    pyo = pytest.importorskip("pyomo.environ")
+    from milp.pyomo_backend import add_network, solve_pyomo
+
+    rng = np.random.default_rng(11)
+    net = random_mlp(rng, [2, 6, 6, 1])
+    box = Box(np.full(2, -1.0), np.full(2, 1.0))
+    ours = output_range(net, box).outputs[0]
+    through_pyomo = solve_pyomo(net, box, value_form(net, "y", 0), maximize=True, solver="appsi_highs")
+    assert through_pyomo.status == "optimal"
+    assert through_pyomo.objective == pytest.approx(ours.max, abs=1e-6)
+    # embedding in a user's own model: minimise y[0] subject to x[0] >= 0.5
+    m = pyo.ConcreteModel()
+    block = add_network(m, net, box)
+    m.side = pyo.Constraint(expr=block.x[0] >= 0.5)
+    m.obj = pyo.Objective(expr=block.y[0], sense=pyo.minimize)
+    pyo.SolverFactory("appsi_highs").solve(m)
+    sub = Box(np.array([0.5, -1.0]), np.array([1.0, 1.0]))
+    assert pyo.value(m.obj) == pytest.approx(output_range(net, sub).outputs[0].min, abs=1e-6)
