@@ -157,12 +157,89 @@ def cmd_range(args) -> int:
     return 0
 
 
+def cmd_regions(args) -> int:
+    import hashlib
+
+    from .export import RegionWriter
+    from .regions import regions
+
+    network, _ = load_model(args.model, check=not args.no_check)
+    box = _box_for(args, network)
+    search = regions(
+        network, box, args.where, method=args.method, bounds=args.bounds, tol=args.tol,
+        max_regions=args.max_regions, time_limit=args.time_limit,
+    )
+    header = {
+        "model": str(args.model),
+        "model_sha256": hashlib.sha256(Path(args.model).read_bytes()).hexdigest(),
+        "box": {"lower": box.lower.tolist(), "upper": box.upper.tolist()},
+        "conditions": list(args.where),
+        "neurons": network.neuron_count,
+        "input_dim": network.input_dim,
+        "output_dim": network.output_dim,
+        "method": args.method,
+        "tolerance": args.tol,
+    }
+    writer = None
+    if args.output:
+        writer = RegionWriter(args.output, header, resume=args.resume)
+        search.skip |= writer.known_patterns
+    elif args.resume:
+        raise CliError("--resume needs -o FILE (the file to continue)")
+    progress = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        progress = tqdm(total=None, unit=" regions", file=sys.stderr, dynamic_ncols=True)
+    found, interrupted = [], False
+    try:
+        for region in search:
+            found.append(region)
+            if writer is not None:
+                writer.add(region)
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(lps=search.stats.lps, milps=search.stats.milps, refresh=False)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if progress is not None:
+            progress.close()
+    complete = search.complete and not interrupted
+    stats = search.stats_dict()
+    total = len(found) + (len(writer.known) - len(found) if writer is not None else 0)
+    if writer is not None:
+        writer.close(complete, stats)
+    summary = {
+        "regions": total,
+        "new_regions": len(found),
+        "complete": complete,
+        "output": args.output,
+        "stats": stats,
+    }
+    lines = [
+        f"{total} regions{'' if complete else ' so far (incomplete: ' + ('interrupted' if interrupted else 'stopped by a limit') + ')'}",
+        f"solver calls: {stats['lps']} LPs, {stats['milps']} MILPs; lower-dimensional patterns skipped: {stats['lower_dimensional']}; "
+        f"{stats['seconds']:.3f} s",
+    ]
+    if args.output:
+        lines.append(f"written to {args.output}")
+    _print(args, summary, "\n".join(lines))
+    return 130 if interrupted else 0
+
+
 # ------------------------------------------------------------------ parser
 _EPILOG = {
     "info": "example:\n  milp info model.onnx --box -1:1",
     "fires": "example:\n  milp fires model.onnx --box -5:5 --layer 1 --neuron 0 --json",
     "reach": 'example:\n  milp reach model.onnx --box "-1:1,-1:1,0:0.5" --where "y[0] - y[1] >= 0.2"',
     "range": "example:\n  milp range model.onnx --box -1:1 --output 0",
+    "regions": (
+        "examples:\n"
+        '  milp regions model.onnx --box -6:6 --where "y[0] > 0" -o zones.jsonl\n'
+        '  milp regions model.onnx --box -6:6 --where "h1[3] > 0" -o zones.json --max-regions 10000 --time-limit 600\n'
+        "  milp regions model.onnx --box -6:6 -o all.jsonl --resume"
+    ),
 }
 
 _CONDITION_HELP = (
@@ -222,6 +299,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=int, default=None, help="only this output")
     _add_solver(p)
     p.set_defaults(run=cmd_range)
+
+    p = command("regions", "list every activation region (input polytope) where the conditions hold, exactly")
+    _add_common(p)
+    p.add_argument("--where", action="append", default=[], help=_CONDITION_HELP)
+    p.add_argument("-o", "--output", help="write regions as they are found: .jsonl (streamed), .json or .npz")
+    p.add_argument("--method", choices=("tree", "nogood"), default="tree", help="tree: depth-first splitting with LPs (default, faster); nogood: MILP with no-good cuts")
+    p.add_argument("--max-regions", type=int, default=None, help="stop after this many regions (the file says complete: false)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S", help="stop after S seconds (complete: false)")
+    p.add_argument("--resume", action="store_true", help="continue the run recorded in -o FILE without repeating a region")
+    p.add_argument("--tol", type=float, default=1e-7, help="a piece whose Chebyshev radius is at most tol * max(1, widest box side) is not a region (default 1e-7)")
+    p.add_argument("--bounds", choices=BOUND_METHODS, default="symbolic", help="bounds that decide stable neurons (default symbolic)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(run=cmd_regions)
 
     for extra in _EXTRA_COMMANDS:
         extra(command)

@@ -200,7 +200,7 @@ class RegionWriter:
                     f.write(line)
 
     def _check_header(self, previous: dict) -> None:
-        for key in ("model", "box", "conditions", "neurons", "tolerance"):
+        for key in ("model_sha256", "box", "conditions", "neurons", "tolerance"):
             if previous.get(key) != self.header.get(key):
                 raise ValueError(f"cannot resume: the file was made with another {key} ({previous.get(key)!r})")
 

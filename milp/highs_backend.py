@@ -206,6 +206,7 @@ class LpStack:
 
     def __init__(self, lower: np.ndarray, upper: np.ndarray, radius_cap: float):
         self.dim = int(lower.size)
+        self.lower, self.upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
         self.radius_cap = float(radius_cap)
         self.solves = 0
         h = highspy.Highs()

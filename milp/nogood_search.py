@@ -14,10 +14,13 @@ exactly where some activation pattern meets the conditions. The loop:
    prove that none is left.
 
 Degeneracy: at ``z = 0`` both phases of a neuron are feasible, so a plain MILP keeps
-returning faces of regions. The first pass therefore asks for a margin
-(``z >= margin`` for active, ``z <= -margin`` for inactive, far above HiGHS's 1e-6
-tolerances); when that pass is exhausted a second pass without margin catches regions
-thinner than the margin, cutting off the boundary patterns it meets.
+returning faces of regions (and ``y > 0`` on a ReLU output admits every pattern with
+``y = 0``). The first pass therefore asks for a margin (``z >= m`` for active, ``z <= -m``
+for inactive, strict conditions ``>= m``) far above HiGHS's tolerances; when that pass is
+exhausted, a second pass with the margin ``1e-7`` (times the box scale) catches regions
+thinner than ``m``, cutting off the few boundary patterns it meets. A region in which
+some neuron or strict condition stays within ``1e-7`` of zero everywhere is below the
+resolution of this engine (and of float64 weights).
 """
 
 from __future__ import annotations
@@ -33,48 +36,40 @@ from .conditions import Condition
 from .formulation import affine_rows, build_milp, condition_rows
 from .highs_backend import HighsSolver, SolverOptions
 from .network import Network
-from .polytope import chebyshev_center, remove_redundant
-from .split_search import RawRegion, SearchStats, _form_map, local_source_maps
+from .polytope import chebyshev_center, local_affine_maps, local_form, remove_redundant
+from .split_search import RawRegion, SearchStats
 
 __all__ = ["nogood_search"]
 
 
 def _labelled_rows(network: Network, box: Box, conditions: Sequence[Condition], pattern: np.ndarray):
-    """All rows ``A x <= b`` of a pattern's region, with a label per row: neuron index, or -1 (box/condition)."""
-    d = network.input_dim
-    offsets = network.neuron_offsets()
-    layer_patterns = [pattern[offsets[l] : offsets[l + 1]] for l in range(len(network.widths))]
-    maps = local_source_maps(network, layer_patterns[:-1] if layer_patterns else [], d)
-    rows, rhs, labels = [], [], []
-    for layer in range(len(network.widths)):
-        affine = network.relu_layers[layer]
-        G = np.zeros((affine.out_dim, d))
-        g = affine.bias.copy()
-        for source, weight in affine.terms:
-            M, m = maps[source]
-            G += weight @ M
-            g += weight @ m
-        sign = np.where(layer_patterns[layer], -1.0, 1.0)  # active: -z <= 0; inactive: z <= 0
-        rows.append(sign[:, None] * G)
-        rhs.append(-sign * g)
-        labels.append(np.arange(offsets[layer], offsets[layer + 1]))
-    full_maps = local_source_maps(network, layer_patterns, d)
+    """All rows ``A x <= b`` of a pattern's region, with a label per row: the neuron's index, or -1
+    (box face or condition). None when a row constant in x already fails."""
+    maps = local_affine_maps(network, pattern)
+    sign = np.where(pattern, -1.0, 1.0)  # active: -z <= 0; inactive: z <= 0
+    G = np.vstack([A for A, _ in maps.layers]) if maps.layers else np.zeros((0, network.input_dim))
+    g = np.concatenate([c for _, c in maps.layers]) if maps.layers else np.zeros(0)
+    rows, rhs, labels, strict = [sign[:, None] * G], [-sign * g], [np.arange(G.shape[0])], [pattern.astype(bool)]
     for c in conditions:
-        row, constant = _form_map(c.expression, full_maps)
-        rows.append(-row[None, :])
-        rhs.append(np.array([constant]))
+        row, constant = local_form(network, pattern, c.expression)
+        rows.append(-row)
+        rhs.append(constant)
         labels.append(np.array([-1]))
+        strict.append(np.array([c.strict]))
+    A, b, lab, strict = np.vstack(rows), np.concatenate(rhs), np.concatenate(labels), np.concatenate(strict)
     free = box.upper > box.lower
-    eye = np.eye(d)[free]
-    rows += [eye, -eye]
-    rhs += [box.upper[free], -box.lower[free]]
-    labels += [np.full(int(free.sum()), -1), np.full(int(free.sum()), -1)]
-    A, b, lab = np.vstack(rows), np.concatenate(rhs), np.concatenate(labels)
-    # Rows that vanish in x (a neuron constant on the whole input space) carry no facet.
-    nonzero = np.linalg.norm(A * free, axis=1) > 0
-    if np.any(b[~nonzero] < 0):
+    # Rows that do not vary with the free inputs are decided exactly ('1' needs z > 0).
+    constant = ~np.any(A[:, free] != 0, axis=1)
+    excess = A[constant] @ np.where(free, 0.0, box.lower) - b[constant]
+    if np.any(np.where(strict[constant], excess >= 0, excess > 0)):
         return None
-    return A[nonzero], b[nonzero], lab[nonzero]
+    keep = ~constant
+    d = network.input_dim
+    # every box face, fixed inputs included (they pin the Chebyshev centre's fixed coordinates)
+    A = np.vstack([A[keep], np.eye(d), -np.eye(d)])
+    b = np.concatenate([b[keep], box.upper, -box.lower])
+    lab = np.concatenate([lab[keep], np.full(2 * d, -1)])
+    return A, b, lab
 
 
 def _region(network, box, conditions, pattern, tol, stats):
@@ -117,21 +112,33 @@ def nogood_search(
     # z identically 0 counts as inactive ("1" means z > 0)
     stable_pattern = np.concatenate([(l >= 0) & (u > 0) for l, u in zip(bounds.lower, bounds.upper)]) if bounds.lower else np.zeros(0, dtype=bool)
 
-    # Margin rows: z - (margin - l) d >= l  (d=1: z >= margin) and  z - (u + margin) d <= -margin  (d=0: z <= -margin)
-    margin = float(margin if margin is not None else max(1e3 * tol, 1e-5))
-    margin_first = solver.row_count
-    if unstable.size:
-        z_rows, z_const = [], []
-        for layer, affine in enumerate(network.relu_layers):
-            matrix, constant = affine_rows(model.layout, affine)
-            z_rows.append(matrix)
-            z_const.append(constant)
-        Z, c = sp.vstack(z_rows, format="csr")[unstable], np.concatenate(z_const)[unstable]
-        lo, hi = np.concatenate(bounds.lower)[unstable], np.concatenate(bounds.upper)[unstable]
-        D = sp.csr_matrix((np.ones(unstable.size), (np.arange(unstable.size), columns)), shape=(unstable.size, model.shape[1]))
-        solver.add_rows(Z - sp.diags(margin - lo) @ D, lo - c, np.full(unstable.size, np.inf))
-        solver.add_rows(Z - sp.diags(hi + margin) @ D, np.full(unstable.size, -np.inf), -margin - c)
-    margin_rows = np.arange(margin_first, solver.row_count)
+    # Margin rows, for each unstable neuron:  z - (m - l) d >= l  (d = 1 forces z >= m)  and
+    # z - (u + m) d <= -m  (d = 0 forces z <= -m);  for each strict condition:  e >= m.
+    z_rows, z_const = [], []
+    for affine in network.relu_layers:
+        matrix, constant = affine_rows(model.layout, affine)
+        z_rows.append(matrix)
+        z_const.append(constant)
+    Z = sp.vstack(z_rows, format="csr")[unstable] if z_rows else sp.csr_matrix((0, model.shape[1]))
+    c = np.concatenate(z_const)[unstable] if z_const else np.zeros(0)
+    lo = np.concatenate(bounds.lower)[unstable] if z_const else np.zeros(0)
+    hi = np.concatenate(bounds.upper)[unstable] if z_const else np.zeros(0)
+    D = sp.csr_matrix((np.ones(unstable.size), (np.arange(unstable.size), columns)), shape=(unstable.size, model.shape[1]))
+    strict_rows, strict_lower, _ = condition_rows(model.layout, [x for x in conditions if x.strict])
+
+    def add_margin_rows(m: float) -> np.ndarray:
+        first = solver.row_count
+        if unstable.size:
+            solver.add_rows(Z - sp.diags(m - lo) @ D, lo - c, np.full(unstable.size, np.inf))
+            solver.add_rows(Z - sp.diags(hi + m) @ D, np.full(unstable.size, -np.inf), -m - c)
+        if strict_rows.shape[0]:
+            solver.add_rows(strict_rows, strict_lower + m, np.full(strict_rows.shape[0], np.inf))
+        return np.arange(first, solver.row_count)
+
+    scale = max(1.0, float(np.max(np.abs(np.concatenate([box.lower, box.upper])))))
+    first_margin = float(margin if margin is not None else max(1e3 * tol, 1e-5 * scale))
+    final_margin = 1e-7 * scale
+    margin_rows = add_margin_rows(first_margin)
 
     seen: set[bytes] = set()
 
@@ -143,15 +150,14 @@ def nogood_search(
         solver.add_rows(row, np.array([1.0 - ones.size]), np.array([np.inf]))
 
     def relax_margin() -> None:
-        # Second pass: margins off (rows become the plain phase implications, already implied).
-        if margin_rows.size == 0:
-            return
-        half = margin_rows.size // 2
-        lower_rows, upper_rows = margin_rows[:half], margin_rows[half:]
-        solver.highs.changeRowsBounds(half, lower_rows.astype(np.int32), np.full(half, -np.inf), np.full(half, np.inf))
-        solver.highs.changeRowsBounds(half, upper_rows.astype(np.int32), np.full(half, -np.inf), np.full(half, np.inf))
+        # Second pass: the smallest margin that HiGHS's tolerances (1e-9 primal, 1e-8 integrality)
+        # still tell apart from 0, so faces of regions (z = 0 exactly) do not come back.
+        nonlocal margin_rows
+        if margin_rows.size:
+            solver.highs.deleteRows(margin_rows.size, margin_rows.astype(np.int32))
+        margin_rows = add_margin_rows(final_margin)
 
-    passes = [True, False] if unstable.size else [False]
+    passes = [True, False]
     for with_margin in passes:
         if not with_margin:
             relax_margin()
@@ -181,7 +187,7 @@ def nogood_search(
                 yield region
                 if not walk:
                     continue
-                _, _, kept = remove_redundant(region.A, region.b, region.center)
+                _, _, kept = remove_redundant(region.A, region.b, region.center, box.upper > box.lower)
                 stats.lps += int(region.A.shape[0])
                 for neuron in labels[kept]:
                     if neuron < 0 or flat[neuron] < 0:

@@ -157,6 +157,7 @@ class _Search:
     def __init__(self, network, lp, stats, tol, free, bounds, conditions):
         self.network, self.lp, self.stats, self.tol, self.free = network, lp, stats, tol, free
         self.conditions = conditions
+        self.fixed_point = np.where(free, 0.0, lp.lower)  # fixed inputs at their value, free ones 0
         self.global_active = [np.asarray(l >= 0) for l in bounds.lower]
         self.global_inactive = [np.asarray(u <= 0) for u in bounds.upper]
         # A condition joins the polytope once every layer it reads is fixed.
@@ -170,9 +171,20 @@ class _Search:
         rows, rhs, norms = [], [], []
         for i in pending:
             row, constant = _form_map(self.conditions[i].expression, node.maps)
+            norm = float(np.linalg.norm(row * self.free))
+            if norm == 0.0:
+                # constant on the polytope: decided exactly (a strict one needs a positive value)
+                value = float(row @ self.fixed_point + constant)
+                if value < 0 or (self.conditions[i].strict and value <= 0):
+                    self.stats.pruned_by_conditions += 1
+                    return False
+                continue
             rows.append(-row)
             rhs.append(constant)
-            norms.append(np.linalg.norm(row * self.free))
+            norms.append(norm)
+        node.conditions_added = node.conditions_added | frozenset(pending)
+        if not rows:
+            return True
         self.lp.push(np.array(rows), np.array(rhs), np.array(norms))
         found = self.lp.chebyshev()
         self.stats.lps += 1
@@ -180,7 +192,6 @@ class _Search:
             self.stats.pruned_by_conditions += 1
             return False
         node.point = found[0]
-        node.conditions_added = node.conditions_added | frozenset(pending)
         return True
 
     def descend(self, node: _Node, stack: list) -> RawRegion | None:
@@ -203,8 +214,8 @@ class _Search:
                     phases[i] = -1 if self.global_inactive[layer][i] else 1
                     continue
                 norm = float(np.linalg.norm(G[i] * free))
-                if norm == 0.0:  # z is constant on the polytope
-                    phases[i] = 1 if g[i] > 0 else -1
+                if norm == 0.0:  # z is constant on the polytope: "1" needs z > 0
+                    phases[i] = 1 if float(G[i] @ self.fixed_point + g[i]) > 0 else -1
                     continue
                 margin = tol * norm
                 zp = float(G[i] @ node.point + g[i])

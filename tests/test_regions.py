@@ -1,0 +1,211 @@
+"""Region enumeration against independent truth: the brute-force oracle, dense sampling and onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import oracle
+from importers import OnnxReference, save_onnx
+from milp import Box, parse_box, parse_conditions
+from milp.cli import main
+from milp.export import read_region_file
+from milp.network import Affine, Network
+from milp.regions import region_containing, regions
+from nets import random_mlp, random_residual
+from test_queries import un_relu_toy
+
+
+def patterns_of(search) -> set[str]:
+    found = [r.pattern for r in search]
+    assert len(found) == len(set(found)), "a region was listed twice"
+    return set(found)
+
+
+def chained_net(seed: int = 0) -> Network:
+    """Two up-projection / ReLU / down-projection blocks as in the design notes: 2 -> 10 -> 2 -> 10, ReLU output."""
+    rng = np.random.default_rng(seed)
+    up1, b1 = rng.standard_normal((10, 2)), rng.standard_normal(10) * 0.5
+    down = rng.standard_normal((2, 10)) / 3
+    up2, b2 = rng.standard_normal((10, 2)), rng.standard_normal(10) * 0.5
+    return Network.mlp([(up1, b1), (up2 @ down, b2)], output_relu=True)
+
+
+def all_pre_activations(net: Network) -> Network:
+    """The same network with every pre-activation as its output (so onnxruntime reports patterns)."""
+    terms, offset = [], 0
+    for layer in net.relu_layers:
+        for source, weight in layer.terms:
+            block = np.zeros((net.neuron_count, weight.shape[1]))
+            block[offset : offset + layer.out_dim] = weight
+            terms.append((source, block))
+        offset += layer.out_dim
+    bias = np.concatenate([layer.bias for layer in net.relu_layers])
+    return Network(net.input_dim, net.relu_layers, Affine(tuple(terms), bias))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 100_000),
+    kind=st.sampled_from(["mlp", "residual", "output-relu", "fixed-input"]),
+    condition=st.sampled_from([None, "y[0] > 0", "y[0] - y[1] >= 0.1", "h0[0] > 0"]),
+)
+def test_both_engines_equal_the_oracle(seed, kind, condition):
+    rng = np.random.default_rng(seed)
+    if kind == "residual":
+        net = random_residual(rng, 2, 3, 2, 2)
+    elif kind == "output-relu":
+        net = random_mlp(rng, [2, 4, 3, 2], output_relu=True)
+    elif kind == "fixed-input":
+        net = random_mlp(rng, [3, 5, 4, 2])
+    else:
+        net = random_mlp(rng, [2, 5, 5, 2])
+    box = Box(-rng.uniform(0.5, 2.0, net.input_dim), rng.uniform(0.5, 2.0, net.input_dim))
+    if kind == "fixed-input":
+        box = Box(np.array([box.lower[0], 0.3, box.lower[2]]), np.array([box.upper[0], 0.3, box.upper[2]]))
+    where = [] if condition is None else [condition]
+    truth = set(oracle.enumerate_regions(net, box.lower, box.upper, parse_conditions(net, where)))
+    tree = regions(net, box, where, method="tree")
+    assert patterns_of(tree) == truth
+    assert tree.complete
+    nogood = regions(net, box, where, method="nogood")
+    assert patterns_of(nogood) == truth
+    assert nogood.complete
+
+
+@pytest.mark.parametrize("method", ["tree", "nogood"])
+def test_un_relu_toy(method):
+    net, box = un_relu_toy(), parse_box("-5:5", 2)
+    found = list(regions(net, box, ["y[0] > 0"], method=method))
+    truth = oracle.enumerate_regions(net, box.lower, box.upper, parse_conditions(net, ["y[0] > 0"]))
+    assert {r.pattern for r in found} == set(truth)
+    # the regions tile exactly the part of the box where y[0] > 0
+    assert oracle.sample_check(net, box.lower, box.upper, found, parse_conditions(net, ["y[0] > 0"]), n=20000) == 1.0
+    area = sum(r.volume for r in found)
+    samples = box.sample(200_000, np.random.default_rng(0))
+    fraction = np.mean(net(samples)[:, 0] > 0)
+    assert area / 100.0 == pytest.approx(fraction, abs=0.01)
+
+
+def firing_chained_net() -> Network:
+    """The first chained net (by seed) where y[0] > 0 on between 2% and 50% of [-6, 6]^2."""
+    points = parse_box("-6:6", 2).sample(5000, np.random.default_rng(0))
+    for seed in range(100):
+        net = chained_net(seed)
+        if 0.02 < np.mean(net(points)[:, 0] > 0) < 0.5:
+            return net
+    raise AssertionError("no seed below 100 gives a firing chained net")
+
+
+def test_chained_blocks_dense_sampling_and_onnxruntime(tmp_path):
+    net, box = firing_chained_net(), parse_box("-6:6", 2)
+    conditions = parse_conditions(net, ["y[0] > 0"])
+    tree = list(regions(net, box, conditions))
+    nogood = list(regions(net, box, conditions, method="nogood"))
+    assert {r.pattern for r in tree} == {r.pattern for r in nogood}
+    assert oracle.sample_check(net, box.lower, box.upper, tree, conditions, n=50_000) == 1.0
+    # every interior point, through onnxruntime: the region's pattern, and y[0] > 0
+    save_onnx(all_pre_activations(net), tmp_path / "pre.onnx", dtype=np.float64)
+    save_onnx(net, tmp_path / "net.onnx", dtype=np.float64)
+    points = np.array([r.interior_point for r in tree])
+    z = OnnxReference(tmp_path / "pre.onnx")(points)
+    y = OnnxReference(tmp_path / "net.onnx")(points)
+    for region, zi, yi in zip(tree, z, y):
+        assert "".join("1" if v > 0 else "0" for v in zi) == region.pattern
+        assert yi[0] > 0
+        assert np.allclose(region.output_at(region.interior_point), yi, atol=1e-9)
+    total_area = sum(r.volume for r in tree)
+    fraction = np.mean(net(box.sample(200_000, np.random.default_rng(1)))[:, 0] > 0)
+    assert total_area / 144.0 == pytest.approx(fraction, abs=0.01)
+
+
+def test_region_geometry_and_point_lookup():
+    net, box = chained_net(1), parse_box("-6:6", 2)
+    found = list(regions(net, box))
+    assert sum(r.volume for r in found) == pytest.approx(144.0, rel=1e-9)
+    rng = np.random.default_rng(2)
+    for x in box.sample(200, rng):
+        region = region_containing(net, box, x)
+        assert region is not None and region.contains(x)
+        assert region.pattern in {r.pattern for r in found}
+        assert np.allclose(region.output_at(x), net(x), atol=1e-9)
+    for r in found:
+        assert r.contains(r.interior_point) and r.radius > 0
+        assert np.all(r.A @ r.interior_point <= r.b - r.radius * 0.999)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".npz"])
+def test_interrupted_run_resumes_to_the_same_set(tmp_path, suffix):
+    net = chained_net(2)
+    model = tmp_path / "net.onnx"
+    save_onnx(net, model)
+    out = tmp_path / f"zones{suffix}"
+    args = [str(model), "--box", "-6:6", "--where", "y[0] > 0", "--quiet"]
+    assert main(["regions", *args, "-o", str(out), "--max-regions", "3"]) == 0
+    first = read_region_file(out)
+    assert len(first.regions) == 3 and not first.complete
+    assert main(["regions", *args, "-o", str(out), "--resume"]) == 0
+    resumed = read_region_file(out)
+    assert resumed.complete
+    whole = tmp_path / f"whole{suffix}"
+    assert main(["regions", *args, "-o", str(whole)]) == 0
+    uninterrupted = read_region_file(whole)
+    patterns = [r.pattern for r in resumed.regions]
+    assert len(patterns) == len(set(patterns))
+    assert set(patterns) == {r.pattern for r in uninterrupted.regions}
+
+
+def test_killed_run_leaves_a_readable_file_that_resumes(tmp_path):
+    """A process killed mid-write leaves a torn last line: the file still reads, and resume completes it."""
+    net = chained_net(3)
+    model = tmp_path / "net.onnx"
+    save_onnx(net, model)
+    out = tmp_path / "zones.jsonl"
+    args = [str(model), "--box", "-6:6", "--quiet"]
+    assert main(["regions", *args, "-o", str(out)]) == 0
+    full = read_region_file(out)
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:4]) + lines[4][:25])  # header, 3 regions, half a line, no footer
+    torn = read_region_file(out)
+    assert len(torn.regions) == 3 and not torn.complete
+    assert main(["regions", *args, "-o", str(out), "--resume"]) == 0
+    again = read_region_file(out)
+    assert again.complete and {r.pattern for r in again.regions} == {r.pattern for r in full.regions}
+    assert len(again.regions) == len(full.regions)
+
+
+def test_time_limit_marks_the_list_incomplete():
+    rng = np.random.default_rng(5)
+    net = random_mlp(rng, [2, 30, 30, 30, 1])
+    search = regions(net, parse_box("-3:3", 2), time_limit=0.05)
+    found = list(search)
+    assert not search.complete
+    assert len(found) == search.stats.regions
+
+
+def test_regions_cli_errors_are_one_line(tmp_path, capsys):
+    net = un_relu_toy()
+    model = tmp_path / "toy.onnx"
+    save_onnx(net, model)
+    assert main(["regions", str(model), "--box", "-5:5", "--where", "q[0] > 1"]) == 2
+    assert "unknown name" in capsys.readouterr().err
+    assert main(["regions", str(model), "--box", "-5:5", "-o", str(tmp_path / "x.txt")]) == 2
+    assert main(["regions", str(model), "--box", "-5:5", "--resume"]) == 2
+
+
+def test_python_module_entry_point(tmp_path):
+    model = tmp_path / "toy.onnx"
+    save_onnx(un_relu_toy(), model)
+    done = subprocess.run(
+        [sys.executable, "-m", "milp", "regions", str(model), "--box", "-5:5", "--where", "y[0] > 0", "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    summary = json.loads(done.stdout)
+    truth = oracle.enumerate_regions(un_relu_toy(), np.full(2, -5.0), np.full(2, 5.0), parse_conditions(un_relu_toy(), ["y[0] > 0"]))
+    assert summary["regions"] == len(truth) and summary["complete"] is True
