@@ -93,6 +93,47 @@ def best_split(
     return best[1], best[2]
 
 
+def gradient_at(network: Network, form: Affine, x: np.ndarray) -> np.ndarray:
+    """The gradient (d,) of a one-row form at ``x``: the local affine map of ``x``'s activation pattern."""
+    from .polytope import local_form
+
+    pattern = network.forward(x[None, :]).pattern()[0]
+    return local_form(network, pattern, form)[0][0]
+
+
+def smear_split(network: Network, sub: SubProblem, forms: tuple[Affine, ...], combine: Callable = min) -> tuple[SubProblem, SubProblem]:
+    """Split along the input with the largest ``width * |gradient at the centre|`` (cheap: one forward pass).
+
+    The gradient is summed over the forms in absolute value, so every condition counts.
+    """
+    centre = sub.box.center
+    score = np.zeros(network.input_dim)
+    for form in forms:
+        score += np.abs(gradient_at(network, form, centre))
+    score = score * sub.box.widths
+    free = sub.box.upper > sub.box.lower
+    if not np.any(score[free] > 0):
+        score = sub.box.widths.astype(float)
+    score[~free] = -1.0
+    dim = int(np.argmax(score))
+    left, right = split(sub.box, dim)
+    return open_subproblem(network, left, forms, combine), open_subproblem(network, right, forms, combine)
+
+
+def ascent_candidates(network: Network, box: Box, form: Affine, steps: int = 2) -> list[np.ndarray]:
+    """The centre of ``box`` and the corners reached by following the local gradient (cheap primal points)."""
+    x = box.center
+    points = [x]
+    for _ in range(steps):
+        g = gradient_at(network, form, x)
+        corner = np.where(g > 0, box.upper, np.where(g < 0, box.lower, x))
+        if np.array_equal(corner, x):
+            break
+        points.append(corner)
+        x = corner
+    return points
+
+
 class Frontier:
     """Open sub-problems, the one with the highest upper bound first."""
 

@@ -409,9 +409,13 @@ def _polygon(N: np.ndarray, c: np.ndarray, rows: np.ndarray, center: np.ndarray,
     return None
 
 
+QHULL_DIMENSIONS = 6
+
+
 def _polyhedron(N: np.ndarray, c: np.ndarray, rows: np.ndarray, center: np.ndarray, tol: float) -> _Shape | None:
-    """Vertices by qhull's halfspace intersection (each refined from its three planes), volume by its hull;
-    a row is a facet when the vertices on its plane span a face of width above ``tol``. None when qhull fails."""
+    """Vertices by qhull's halfspace intersection (each refined from its ``f`` planes), volume by its hull;
+    a row is a facet when the vertices on its plane span a face of width above ``tol`` in every one of
+    its ``f - 1`` directions. None when qhull fails (the caller then uses LPs)."""
     if np.min(c[rows] - N[rows] @ center, initial=np.inf) <= tol:
         return None  # qhull needs a centre clearly inside
     halfspaces = np.hstack([N[rows], -c[rows, None]])
@@ -419,11 +423,15 @@ def _polyhedron(N: np.ndarray, c: np.ndarray, rows: np.ndarray, center: np.ndarr
         with np.errstate(divide="ignore", invalid="ignore"):  # unbounded: points at infinity, rejected below
             meeting = HalfspaceIntersection(halfspaces, center)
         points = np.array(meeting.intersections, dtype=np.float64)
-        for index, planes in enumerate(meeting.dual_facets):
-            if len(planes) == 3:
-                M = N[rows[list(planes)]]
-                if abs(np.linalg.det(M)) > 1e-12:
-                    points[index] = np.linalg.solve(M, c[rows[list(planes)]])
+        f = N.shape[1]
+        simple = [i for i, planes in enumerate(meeting.dual_facets) if len(planes) == f]
+        if simple:
+            planes = rows[np.array([meeting.dual_facets[i] for i in simple])]  # (k, f)
+            M = N[planes]
+            well = np.abs(np.linalg.det(M)) > 1e-12
+            if np.any(well):
+                chosen = np.array(simple)[well]
+                points[chosen] = np.linalg.solve(M[well], c[planes[well]][..., None])[..., 0]
         if not np.all(np.isfinite(points)):
             return None
         hull = ConvexHull(points)
@@ -436,8 +444,10 @@ def _polyhedron(N: np.ndarray, c: np.ndarray, rows: np.ndarray, center: np.ndarr
     kept = []
     for position, row in enumerate(rows):
         on = vertices[distance[:, position] <= tol]
-        if on.shape[0] >= 3 and np.linalg.svd(on - on[0], compute_uv=False)[1] > tol:
+        if on.shape[0] >= f and np.linalg.svd(on - on[0], compute_uv=False)[f - 2] > tol:
             kept.append(row)
+    if f > 3:  # vertices and volume are reported for 2-D and 3-D inputs only
+        return _Shape(np.array(kept, dtype=int), None, None)
     return _Shape(np.array(kept, dtype=int), vertices, float(hull.volume))
 
 
@@ -502,7 +512,8 @@ def _shape(N: np.ndarray, c: np.ndarray, center: np.ndarray, tol: float) -> _Sha
     shape = None
     if f == 2:
         shape = _polygon(N, c, rows, center, tol)
-    elif f == 3:
+    elif f <= QHULL_DIMENSIONS:
+        # qhull's halfspace intersection: much faster than one LP per row in low dimension
         shape = _polyhedron(N, c, rows, center, tol)
     if shape is not None:
         return shape

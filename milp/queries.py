@@ -30,7 +30,7 @@ from .formulation import MilpModel, affine_row, build_milp, condition_rows
 from .highs_backend import HighsSolver, Solution, SolverOptions
 from .network import Affine, Network
 from .tighten import pre_activation_bounds
-from .branch import BranchStats, Frontier, SubProblem, best_split, open_subproblem, split
+from .branch import BranchStats, Frontier, SubProblem, ascent_candidates, best_split, open_subproblem, smear_split, split
 
 __all__ = [
     "FiresResult",
@@ -310,6 +310,11 @@ class Maximum:
 SPLIT_INPUT_LIMIT = 8
 # A sub-box with at most this many unstable neurons is closed by one exact MILP.
 LEAF_UNSTABLE = 12
+SPLITTERS = {"best": best_split, "smear": smear_split}
+# A maximum is proved when no open sub-box can exceed the best checked value by more than
+# this (relative): symbolic bounds are widened outward by ~1e-9 for rounding, so on a plateau
+# of optima a tighter test would split forever.
+OPTIMALITY_TOLERANCE = 1e-7
 
 
 def _prepare(network: Network, box: Box, bounds: Bounds | str, deadline: float | None) -> Bounds:
@@ -350,6 +355,7 @@ def maximize(
     deadline: float | None = None,
     reference: Reference | None = None,
     split_inputs: bool | None = None,
+    splitter: str = "best",
 ) -> Maximum:
     """The exact maximum over ``box`` of a one-row affine ``form`` over ``network``'s sources.
 
@@ -367,10 +373,10 @@ def maximize(
     def consider(sub: SubProblem) -> None:
         nonlocal best_value, best_x
         stats.subproblems += 1
-        x = sub.box.center
-        value = float(form.apply(_values(network, x))[0, 0])
-        if value > best_value and check_point(network, box, x, (), reference)[0]:
-            best_value, best_x = value, x
+        for x in ascent_candidates(network, sub.box, form):
+            value = float(form.apply(_values(network, x))[0, 0])
+            if value > best_value and check_point(network, box, x, (), reference)[0]:
+                best_value, best_x = value, x
         frontier.push(sub)
 
     consider(open_subproblem(network, box, forms))
@@ -379,8 +385,10 @@ def maximize(
             upper = max(frontier.peek_upper(), leaf_upper, best_value)
             return Maximum("unknown", best_value if best_x is not None else None, best_x, upper, stats.subproblems, stats.milp_calls)
         sub = frontier.pop()
-        if sub.upper <= best_value + DECISION_TOLERANCE * (1 + abs(best_value)):
+        if sub.upper <= best_value + OPTIMALITY_TOLERANCE * (1 + abs(best_value)):
+            # every open sub-box is bounded by this one (best first): the maximum is proved
             stats.closed_by_bounds += 1 + len(frontier)
+            leaf_upper = max(leaf_upper, sub.upper)
             break
         if sub.bounds.unstable_count <= LEAF_UNSTABLE or not np.any(sub.box.widths > 1e-9 * (1 + np.max(box.widths))):
             result = _milp_maximum(network, sub.box, sub.bounds, form, reference, deadline, options)
@@ -393,7 +401,7 @@ def maximize(
                 best_value, best_x = result.value, result.x
             continue
         stats.splits += 1
-        for child in best_split(network, sub, forms):
+        for child in SPLITTERS[splitter](network, sub, forms):
             consider(child)
     upper = max(leaf_upper, best_value)
     return Maximum("optimal", best_value, best_x, upper, stats.subproblems, stats.milp_calls)

@@ -60,6 +60,7 @@ class SearchStats:
     thin_pieces: int = 0
     lower_dimensional: int = 0
     pruned_by_conditions: int = 0
+    skipped_by_box: int = 0  # neuron checks decided by the node's outer box, without an LP
     incomplete: bool = False  # set when a solver limit stopped the search
 
 
@@ -108,7 +109,33 @@ class _Node:
     point: np.ndarray
     rows: int  # LP rows that belong to the parent
     new_rows: tuple | None  # (A, b, norms) this node adds
+    outer: tuple  # (lower, upper) of a box that contains the node's polytope
     conditions_added: frozenset = field(default_factory=frozenset)
+
+
+def _tightened(outer: tuple, a: np.ndarray, beta: float) -> tuple:
+    """The box ``outer`` cut by the row ``a . x <= beta`` (one pass of interval propagation).
+
+    Each coordinate's new bound is what the row allows when every other coordinate takes its
+    most favourable value; a small outward slack keeps the result a superset under rounding.
+    """
+    lower, upper = outer
+    low_terms = np.minimum(a * lower, a * upper)
+    rest = low_terms.sum() - low_terms
+    room = beta - rest
+    slack = 1e-9 * (1.0 + np.abs(room))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        limit = (room + slack) / a
+    new_upper = np.where(a > 0, np.minimum(upper, limit), upper)
+    new_lower = np.where(a < 0, np.maximum(lower, limit), lower)
+    return new_lower, new_upper
+
+
+def _interval(outer: tuple, gi: np.ndarray, g: float) -> tuple[float, float]:
+    lower, upper = outer
+    low = float(np.sum(np.minimum(gi * lower, gi * upper)) + g)
+    high = float(np.sum(np.maximum(gi * lower, gi * upper)) + g)
+    return low, high
 
 
 def split_search(
@@ -119,8 +146,12 @@ def split_search(
     tol: float,
     stats: SearchStats,
     should_stop: Callable[[], bool] = lambda: False,
+    fixed_phases: dict[tuple[int, int], int] | None = None,
 ) -> Iterator[RawRegion]:
     """Yield every region of ``network`` over ``box`` where ``conditions`` hold (see the module docstring).
+
+    ``fixed_phases`` maps ``(layer, neuron)`` to +1 (active) or -1 (inactive): only regions with
+    those phases are searched, so subproblems with different fixed phases are disjoint.
 
     ``tol`` is the Chebyshev radius at or below which a piece is not a region (absolute, in
     input units). ``bounds`` are sound pre-activation bounds over the box: neurons they prove
@@ -132,13 +163,13 @@ def split_search(
     # Box faces of free inputs as rows, so that the Chebyshev ball stays inside the box.
     eye = np.eye(d)[free]
     lp.push(np.vstack([eye, -eye]), np.concatenate([box.upper[free], -box.lower[free]]), np.ones(2 * int(free.sum())))
-    search = _Search(network, lp, stats, tol, free, bounds, conditions)
+    search = _Search(network, lp, stats, tol, free, bounds, conditions, fixed_phases or {})
     start = lp.chebyshev()
     stats.lps += 1
     if start is None or start[1] <= tol:
         return
     widths = network.widths
-    root = _Node(0, 0, np.zeros(widths[0] if widths else 0, dtype=int), (), [(np.eye(d), np.zeros(d))], None, start[0], lp.rows, None)
+    root = _Node(0, 0, np.zeros(widths[0] if widths else 0, dtype=int), (), [(np.eye(d), np.zeros(d))], None, start[0], lp.rows, None, (box.lower.copy(), box.upper.copy()))
     stack = [root]
     while stack and not should_stop():
         node = stack.pop()
@@ -154,8 +185,9 @@ def split_search(
 class _Search:
     """The per-search constants and the descent from a node to a leaf."""
 
-    def __init__(self, network, lp, stats, tol, free, bounds, conditions):
+    def __init__(self, network, lp, stats, tol, free, bounds, conditions, forced):
         self.network, self.lp, self.stats, self.tol, self.free = network, lp, stats, tol, free
+        self.forced = dict(forced)
         self.conditions = conditions
         self.fixed_point = np.where(free, 0.0, lp.lower)  # fixed inputs at their value, free ones 0
         self.global_active = [np.asarray(l >= 0) for l in bounds.lower]
@@ -186,6 +218,8 @@ class _Search:
         if not rows:
             return True
         self.lp.push(np.array(rows), np.array(rhs), np.array(norms))
+        for row, beta in zip(rows, rhs):
+            node.outer = _tightened(node.outer, row, beta)
         found = self.lp.chebyshev()
         self.stats.lps += 1
         if found is None or found[1] <= self.tol:
@@ -212,13 +246,24 @@ class _Search:
                 if self.global_inactive[layer][i] or self.global_active[layer][i]:
                     # z identically 0 counts as inactive: "1" means z > 0
                     phases[i] = -1 if self.global_inactive[layer][i] else 1
+                    if not self._allowed(layer, i, phases[i]):
+                        return None
                     continue
                 norm = float(np.linalg.norm(G[i] * free))
                 if norm == 0.0:  # z is constant on the polytope: "1" needs z > 0
                     phases[i] = 1 if float(G[i] @ self.fixed_point + g[i]) > 0 else -1
+                    if not self._allowed(layer, i, phases[i]):
+                        return None
                     continue
                 margin = tol * norm
                 zp = float(G[i] @ node.point + g[i])
+                low, high = _interval(node.outer, G[i], g[i])
+                if (low >= -margin and zp > margin) or (high <= margin and zp < -margin):
+                    phases[i] = 1 if zp > 0 else -1  # no LP: the far side lies where |z| <= margin
+                    stats.skipped_by_box += 1
+                    if not self._allowed(layer, i, phases[i]):
+                        return None
+                    continue
                 if abs(zp) > margin:
                     near = 1 if zp > 0 else -1
                     opt = lp.optimize(G[i], maximize=near < 0)
@@ -228,6 +273,8 @@ class _Search:
                         if far_value is not None and far_value * near < 0:
                             stats.thin_pieces += 1
                         phases[i] = near
+                        if not self._allowed(layer, i, near):
+                            return None
                         continue
                     far_vertex = opt[1]
                 else:
@@ -242,6 +289,8 @@ class _Search:
                         if not (up or down):
                             return None  # the whole node lies within tol of this hyperplane
                         phases[i] = 1 if up else -1
+                        if not self._allowed(layer, i, phases[i]):
+                            return None
                         continue
                     near = 1 if top[0] + g[i] >= -(bottom[0] + g[i]) else -1
                     near_vertex, far_vertex = (top[1], bottom[1]) if near > 0 else (bottom[1], top[1])
@@ -271,17 +320,35 @@ class _Search:
         stats.regions += 1
         return RawRegion(np.concatenate(node.patterns) if node.patterns else np.zeros(0, dtype=bool), A, b, found[0], found[1])
 
+    def _allowed(self, layer: int, i: int, phase: int) -> bool:
+        forced = self.forced.get((layer, i))
+        return forced is None or forced == phase
+
     def _split(self, node: _Node, stack: list, i: int, near: int, far_point, gi, g, norm) -> None:
-        """Push the far side (``z`` with sign ``-near``) and constrain the current node to the near side."""
+        """Push the far side (``z`` with sign ``-near``) and constrain the current node to the near side.
+
+        A neuron whose phase the caller fixed (a subproblem) takes only that side.
+        """
         # Row "near * z >= 0" is  -near*G x <= near*g ; the far side's is  near*G x <= -near*g.
         far_row = (np.atleast_2d(near * gi), np.array([-near * g]), np.array([norm]))
         near_row = (np.atleast_2d(-near * gi), np.array([near * g]), np.array([norm]))
+        forced = self.forced.get((node.layer, i))
+        if forced is not None:
+            row = near_row if forced == near else far_row
+            if forced != near:
+                node.point = far_point
+            node.phases[i] = forced
+            node.outer = _tightened(node.outer, row[0][0], float(row[1][0]))
+            self.lp.push(*row)
+            return
         far_phases = node.phases.copy()
         far_phases[i] = -near
+        far_outer = _tightened(node.outer, far_row[0][0], float(far_row[1][0]))
         stack.append(
-            _Node(node.layer, node.position, far_phases, node.patterns, node.maps, node.z_map, far_point, self.lp.rows, far_row, node.conditions_added)
+            _Node(node.layer, node.position, far_phases, node.patterns, node.maps, node.z_map, far_point, self.lp.rows, far_row, far_outer, node.conditions_added)
         )
         node.phases[i] = near
+        node.outer = _tightened(node.outer, near_row[0][0], float(near_row[1][0]))
         self.lp.push(*near_row)
 
 
