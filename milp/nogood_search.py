@@ -36,7 +36,7 @@ from .conditions import Condition
 from .formulation import affine_rows, build_milp, condition_rows
 from .highs_backend import HighsSolver, SolverOptions
 from .network import Network
-from .polytope import chebyshev_center, local_affine_maps, local_form, remove_redundant
+from .polytope import QHULL_DIMENSIONS, chebyshev_center, local_affine_maps, local_form, remove_redundant
 from .split_search import RawRegion, SearchStats
 
 __all__ = ["nogood_search"]
@@ -157,49 +157,95 @@ def nogood_search(
             solver.highs.deleteRows(margin_rows.size, margin_rows.astype(np.int32))
         margin_rows = add_margin_rows(final_margin)
 
-    passes = [True, False]
-    for with_margin in passes:
-        if not with_margin:
-            relax_margin()
-        while not should_stop():
-            solution = solver.solve()
-            stats.milps += 1
-            if solution.status == "infeasible":
-                break
-            if not solution.has_point:
-                stats.incomplete = True
-                return
-            pattern = stable_pattern.copy()
-            pattern[unstable] = solution.values[columns] > 0.5
-            key = pattern.tobytes()
-            if key in seen:  # cannot happen while the cut holds; stop rather than loop
-                raise RuntimeError("the MILP returned a pattern that was already cut off")
-            seen.add(key)
-            region, labels = _region(network, box, conditions, pattern, tol, stats)
-            cut(pattern)
-            if region is None:
-                stats.lower_dimensional += 1
+    # Families: regions sharing their layer-0 pattern tile one convex cell of the first layer's
+    # hyperplanes (when the conditions read only x and h0, which are affine on that cell). The
+    # tiles of a convex set are connected through their facets, so once the walk has crossed every
+    # facet of a later-layer neuron inside the cell, the family is complete and one short cut over
+    # the layer-0 binaries removes all of it; a degenerate crossing leaves it to long cuts.
+    layer0 = np.flatnonzero(flat[: network.widths[0]] >= 0) if network.widths else np.zeros(0, dtype=int)
+    width0 = network.widths[0] if network.widths else 0
+    certify_families = all(max((s for s, _ in c.expression.terms), default=0) <= 1 for c in conditions)
+    uncertified: set[bytes] = set()
+
+    def cut_family(family: bytes) -> None:
+        prefix = np.frombuffer(family, dtype=bool)[:width0]
+        delta = prefix[layer0]
+        cols = flat[layer0]
+        coefficients = np.where(delta, -1.0, 1.0)
+        row = sp.csr_matrix((coefficients, (np.zeros(cols.size, dtype=int), cols)), shape=(1, solver.column_count))
+        solver.add_rows(row, np.array([1.0 - int(delta.sum())]), np.array([np.inf]))
+
+    def _walk(start, start_labels):
+        """Yield the regions connected to ``start``; return them grouped by family (None if stopped)."""
+        component: dict[bytes, list[np.ndarray]] = {}
+        queue = [(start, start_labels)]
+        while queue:
+            if should_stop():
+                return None
+            region, labels = queue.pop()
+            stats.regions += 1
+            family = region.pattern[:width0].tobytes()
+            component.setdefault(family, []).append(region.pattern)
+            yield region
+            if not walk:
+                uncertified.add(family)
                 continue
-            queue = [(region, labels)]
-            while queue and not should_stop():
-                region, labels = queue.pop()
-                stats.regions += 1
-                yield region
-                if not walk:
+            _, _, kept = remove_redundant(region.A, region.b, region.center, box.upper > box.lower)
+            if int(np.sum(box.upper > box.lower)) > QHULL_DIMENSIONS:
+                stats.lps += int(region.A.shape[0])  # one LP per row above qhull's dimensions
+            for neuron in labels[kept]:
+                if neuron < 0 or flat[neuron] < 0:
                     continue
-                _, _, kept = remove_redundant(region.A, region.b, region.center, box.upper > box.lower)
-                stats.lps += int(region.A.shape[0])
-                for neuron in labels[kept]:
-                    if neuron < 0 or flat[neuron] < 0:
-                        continue
-                    neighbour = region.pattern.copy()
-                    neighbour[neuron] = not neighbour[neuron]
-                    key = neighbour.tobytes()
-                    if key in seen:
-                        continue
-                    found, found_labels = _region(network, box, conditions, neighbour, tol, stats)
-                    if found is None:
-                        continue  # a degenerate crossing: the MILP will find what lies beyond
-                    seen.add(key)
-                    cut(neighbour)
-                    queue.append((found, found_labels))
+                neighbour = region.pattern.copy()
+                neighbour[neuron] = not neighbour[neuron]
+                key = neighbour.tobytes()
+                if key in seen:
+                    continue
+                found, found_labels = _region(network, box, conditions, neighbour, tol, stats)
+                if found is None:
+                    if neuron >= width0:
+                        uncertified.add(family)  # a degenerate crossing inside the cell
+                    continue  # the MILP will find what lies beyond
+                seen.add(key)
+                queue.append((found, found_labels))
+        return component
+
+    # The wide margin is kept for the first solve only: it starts the walk deep inside a
+    # region. Proving that no pattern is left is the MILP's costliest call, so it is made once,
+    # with the small margin.
+    relaxed = False
+    while not should_stop():
+        solution = solver.solve()
+        stats.milps += 1
+        if solution.status == "infeasible":
+            if relaxed:
+                return
+            relax_margin()
+            relaxed = True
+            continue
+        if not solution.has_point:
+            stats.incomplete = True
+            return
+        pattern = stable_pattern.copy()
+        pattern[unstable] = solution.values[columns] > 0.5
+        key = pattern.tobytes()
+        if key in seen:  # cannot happen while the cut holds; stop rather than loop
+            raise RuntimeError("the MILP returned a pattern that was already cut off")
+        seen.add(key)
+        region, labels = _region(network, box, conditions, pattern, tol, stats)
+        if region is None:
+            cut(pattern)
+            stats.lower_dimensional += 1
+            continue
+        component = yield from _walk(region, labels)
+        if component is None:
+            return  # stopped part-way: nothing more to prove
+        for family, members in component.items():
+            if family in uncertified or not certify_families:
+                for member in members:
+                    cut(member)
+            else:
+                cut_family(family)
+        if not relaxed:
+            relax_margin()
+            relaxed = True
