@@ -27,6 +27,7 @@ import numpy as np
 from .bounds import Bounds, bound_affine, symbolic_bounds
 from .box import Box
 from .network import Affine, Network
+from .patterns import local_form
 
 __all__ = ["BranchStats", "SubProblem", "split", "best_split", "open_subproblem"]
 
@@ -95,7 +96,6 @@ def best_split(
 
 def gradient_at(network: Network, form: Affine, x: np.ndarray) -> np.ndarray:
     """The gradient (d,) of a one-row form at ``x``: the local affine map of ``x``'s activation pattern."""
-    from .polytope import local_form
 
     pattern = network.forward(x[None, :]).pattern()[0]
     return local_form(network, pattern, form)[0][0]

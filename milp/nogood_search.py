@@ -36,7 +36,8 @@ from .conditions import Condition
 from .formulation import affine_rows, build_milp, condition_rows
 from .highs_backend import HighsSolver, SolverOptions
 from .network import Network
-from .polytope import QHULL_DIMENSIONS, chebyshev_center, local_affine_maps, local_form, remove_redundant
+from .patterns import local_affine_maps, local_form
+from .polytope import QHULL_DIMENSIONS, chebyshev_center, remove_redundant
 from .split_search import RawRegion, SearchStats
 
 __all__ = ["nogood_search"]

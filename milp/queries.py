@@ -29,6 +29,7 @@ from .conditions import Condition, parse_conditions, value_form
 from .formulation import MilpModel, affine_row, build_milp, condition_rows
 from .highs_backend import HighsSolver, Solution, SolverOptions
 from .network import Affine, Network
+from .patterns import local_form, pattern_constraints
 from .tighten import pre_activation_bounds
 from .branch import BranchStats, Frontier, SubProblem, ascent_candidates, best_split, open_subproblem, smear_split, split
 
@@ -230,7 +231,6 @@ def _pattern_lp_polish(
     optimum (the objective's, or the largest margin of the strict conditions) is a point
     of that region where the float64 forward pass agrees with the LP.
     """
-    from .polytope import local_form, pattern_constraints
 
     pattern = network.forward(x[None, :]).pattern()[0]
     strict = [c for c in conditions if c.strict]

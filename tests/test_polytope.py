@@ -13,6 +13,7 @@ import oracle
 from milp import Box, parse_conditions
 from milp.conditions import evaluate
 from milp.network import Affine, Network
+from milp.patterns import PatternError
 from milp.polytope import (
     PolytopeError,
     Region,
@@ -373,9 +374,9 @@ def test_finish_region_agrees_with_build_region():
 
 def test_invalid_inputs_raise():
     net = random_mlp(np.random.default_rng(12), [2, 3, 1])
-    with pytest.raises(PolytopeError, match="3 ReLU neurons"):
+    with pytest.raises(PatternError, match="3 ReLU neurons"):
         build_region(net, BOX2, "01")
-    with pytest.raises(PolytopeError, match="only '0' and '1'"):
+    with pytest.raises(PatternError, match="only '0' and '1'"):
         build_region(net, BOX2, "01x")
     with pytest.raises(PolytopeError, match="outside the box"):
         region_of_point(net, BOX2, np.array([3.0, 0.0]))
