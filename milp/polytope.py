@@ -202,8 +202,9 @@ def _drop_parallel(N: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Of rows with the same unit normal keep the tightest (lowest index on ties); sorted indices."""
     if N.shape[0] == 0:
         return np.zeros(0, dtype=int)
-    keys = np.round(N, 10) + 0.0  # + 0.0 turns -0.0 into 0.0 so both group together
-    _, group = np.unique(keys, axis=0, return_inverse=True)
+    keys = np.ascontiguousarray(np.round(N, 10) + 0.0)  # + 0.0 turns -0.0 into 0.0 so both group together
+    # one opaque value per row: much faster than np.unique(axis=0)
+    _, group = np.unique(keys.view(np.dtype((np.void, keys.itemsize * keys.shape[1]))), return_inverse=True)
     group = group.reshape(-1)
     order = np.lexsort((np.arange(c.size), c, group))
     first = np.r_[True, group[order][1:] != group[order][:-1]]
@@ -299,18 +300,21 @@ def _polyhedron(N: np.ndarray, c: np.ndarray, rows: np.ndarray, center: np.ndarr
                 points[chosen] = np.linalg.solve(M[well], c[planes[well]][..., None])[..., 0]
         if not np.all(np.isfinite(points)):
             return None
-        hull = ConvexHull(points)
+        # every intersection point is a vertex; the hull is needed only for the 3-D volume
+        hull = ConvexHull(points) if f <= 3 else None
     except (QhullError, ValueError, np.linalg.LinAlgError):
         return None
-    vertices = hull.points[hull.vertices]
+    vertices = points if hull is None else hull.points[hull.vertices]
     distance = c[rows][None, :] - vertices @ N[rows].T  # (vertices, rows), >= 0 inside
     if np.min(distance) < -tol:
         return None  # a vertex outside a row: qhull's answer is not trustworthy here
+    touching = distance <= tol
     kept = []
-    for position, row in enumerate(rows):
-        on = vertices[distance[:, position] <= tol]
-        if on.shape[0] >= f and np.linalg.svd(on - on[0], compute_uv=False)[f - 2] > tol:
-            kept.append(row)
+    # a facet's plane holds at least f vertices; most rows touch none, so test only the others
+    for position in np.flatnonzero(touching.sum(axis=0) >= f):
+        on = vertices[touching[:, position]]
+        if np.linalg.svd(on - on[0], compute_uv=False)[f - 2] > tol:
+            kept.append(rows[position])
     if f > 3:  # vertices and volume are reported for 2-D and 3-D inputs only
         return _Shape(np.array(kept, dtype=int), None, None)
     return _Shape(np.array(kept, dtype=int), vertices, float(hull.volume))
@@ -319,6 +323,22 @@ def _polyhedron(N: np.ndarray, c: np.ndarray, rows: np.ndarray, center: np.ndarr
 def _reach(N: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """Max of each row ``n . v`` over the box ``lower <= v <= upper``."""
     return np.sum(np.maximum(N * lower, N * upper), axis=1)
+
+
+def _touching_box(N: np.ndarray, c: np.ndarray, rows: np.ndarray, tol: float) -> np.ndarray:
+    """Drop the rows implied by the axis-aligned rows alone (the box faces, which stay)."""
+    f = N.shape[1]
+    axis = np.max(np.abs(N[rows]), axis=1) >= 1.0 - 1e-15
+    lower, upper = np.full(f, -np.inf), np.full(f, np.inf)
+    for row in rows[axis]:
+        j = int(np.argmax(np.abs(N[row])))
+        if N[row, j] > 0:
+            upper[j] = min(upper[j], c[row])
+        else:
+            lower[j] = max(lower[j], -c[row])
+    if np.all(np.isfinite(lower)) and np.all(np.isfinite(upper)):
+        return rows[axis | (_reach(N[rows], lower, upper) > c[rows] + tol)]
+    return rows
 
 
 def _facets_by_lp(N: np.ndarray, c: np.ndarray, rows: np.ndarray, tol: float) -> np.ndarray:
@@ -331,16 +351,7 @@ def _facets_by_lp(N: np.ndarray, c: np.ndarray, rows: np.ndarray, tol: float) ->
     touch the polytope can all go at once without changing it.
     """
     f = N.shape[1]
-    axis = np.max(np.abs(N[rows]), axis=1) >= 1.0 - 1e-15
-    lower, upper = np.full(f, -np.inf), np.full(f, np.inf)
-    for row in rows[axis]:
-        j = int(np.argmax(np.abs(N[row])))
-        if N[row, j] > 0:
-            upper[j] = min(upper[j], c[row])
-        else:
-            lower[j] = max(lower[j], -c[row])
-    if np.all(np.isfinite(lower)) and np.all(np.isfinite(upper)):
-        rows = rows[axis | (_reach(N[rows], lower, upper) > c[rows] + tol)]
+    rows = _touching_box(N, c, rows, tol)
     lp = _LinearProgram(N[rows], c[rows], np.full(f, -_INF), np.full(f, _INF))
     active = np.ones(rows.size, dtype=bool)
     if rows.size > 4 * f:
@@ -378,8 +389,9 @@ def _shape(N: np.ndarray, c: np.ndarray, center: np.ndarray, tol: float) -> _Sha
     if f == 2:
         shape = _polygon(N, c, rows, center, tol)
     elif f <= QHULL_DIMENSIONS:
-        # qhull's halfspace intersection: much faster than one LP per row in low dimension
-        shape = _polyhedron(N, c, rows, center, tol)
+        # qhull's halfspace intersection: much faster than one LP per row in low dimension;
+        # it slows down with every halfspace, so rows that cannot touch the box go first
+        shape = _polyhedron(N, c, _touching_box(N, c, rows, tol), center, tol)
     if shape is not None:
         return shape
     return _Shape(np.sort(_facets_by_lp(N, c, rows, tol)), None, None)
