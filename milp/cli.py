@@ -234,6 +234,13 @@ _EPILOG = {
     "fires": "example:\n  milp fires model.onnx --box -5:5 --layer 1 --neuron 0 --json",
     "reach": 'example:\n  milp reach model.onnx --box "-1:1,-1:1,0:0.5" --where "y[0] - y[1] >= 0.2"',
     "range": "example:\n  milp range model.onnx --box -1:1 --output 0",
+    "vnnlib": (
+        "examples:\n"
+        "  milp vnnlib ACASXU_run2a_1_1_batch_2000.onnx prop_1.vnnlib --timeout 116 --results out.txt\n"
+        "  milp vnnlib net.onnx prop.vnnlib --json\n"
+        "prints sat (then the counterexample ((X_0 v) ... (Y_0 v) ...)), unsat, timeout or unknown; exit code 0 for\n"
+        "any of these, 2 for bad input (the --results file then says error)"
+    ),
     "regions": (
         "examples:\n"
         '  milp regions model.onnx --box -6:6 --where "y[0] > 0" -o zones.jsonl\n'
@@ -319,8 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _register_vnnlib(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    from .verify import register_cli
+
+    register_cli(command)
+
+
 # Later steps of the chain (regions, plots, VNN-LIB) register their commands here.
-_EXTRA_COMMANDS: list[Callable] = []
+_EXTRA_COMMANDS: list[Callable] = [_register_vnnlib]
 
 _INPUT_ERRORS = (CliError, BoxError, ConditionError, NetworkError, QueryError, FileNotFoundError, ValueError)
 
