@@ -3,9 +3,15 @@
 JSON Lines (``.jsonl``), one object per line, each with a ``type``:
 
 * ``{"type": "header", "format": "milp-regions", "version": 1, "model", "box": {"lower", "upper"},
-  "conditions": [...], "neurons", "input_dim", "output_dim", "method", "tolerance"}``
+  "conditions": [...], "neurons", "input_dim", "output_dim", "method", "tolerance"}``, and
+  ``"input_names"`` when the model names its inputs; a run on a plane (``--slice``) adds
+  ``"slice": {"origin", "u", "v"}``, and its box, inputs and regions are then in the plane
+  coordinates ``(s, t)`` of ``x = origin + s * u + t * v``;
 * ``{"type": "region", "pattern", "A", "b", "interior_point", "radius", "affine": {"C", "d"},
   "vertices", "volume"}`` — one per region, written as soon as it is found;
+* ``{"type": "subproblem_done", "id": "0:3+,1:2-"}`` — written by a parallel run
+  (:mod:`milp.parallel`) after the last region of a finished subproblem, so that ``--resume``
+  skips it; readers of regions ignore these lines;
 * ``{"type": "footer", "complete": true|false, "stats": {...}}`` — last.
 
 A run cut short (Ctrl-C, a time limit, ``--max-regions``, even a killed process) leaves a
@@ -158,6 +164,7 @@ class RegionWriter:
         self.header = {"type": "header", "format": FORMAT, "version": VERSION, **header}
         self.stream_path = self.path if self.path.suffix == ".jsonl" else _journal(self.path)
         self.known: list[dict] = []
+        self.done_subproblems: list[str] = []  # ids from "subproblem_done" lines of the resumed file
         if resume:
             self._load_previous()
         else:
@@ -179,10 +186,13 @@ class RegionWriter:
             previous = read_region_file(self.path)
             self._check_header(previous.header)
             self.known = [r.to_dict() for r in previous.regions]
+            self.done_subproblems = [str(i) for i in previous.stats.get("subproblems_done", [])]
             with open(self.stream_path, "wb") as f:
                 f.write((json.dumps(self.header) + "\n").encode())
                 for r in self.known:
                     f.write((json.dumps({"type": "region", **r}) + "\n").encode())
+                for i in self.done_subproblems:
+                    f.write((json.dumps({"type": "subproblem_done", "id": i}) + "\n").encode())
             return
         if source is None:
             return
@@ -196,11 +206,15 @@ class RegionWriter:
             lines = f.read(good).splitlines(keepends=True)
         with open(source, "wb") as f:
             for line in lines:
-                if json.loads(line).get("type") != "footer":
+                item = json.loads(line)
+                if item.get("type") == "subproblem_done":
+                    self.done_subproblems.append(str(item["id"]))
+                if item.get("type") != "footer":
                     f.write(line)
 
     def _check_header(self, previous: dict) -> None:
-        for key in ("model_sha256", "box", "conditions", "neurons", "tolerance"):
+        # a sliced run (header "slice") is resumed only on the same plane
+        for key in ("model_sha256", "box", "conditions", "neurons", "tolerance", "slice"):
             if previous.get(key) != self.header.get(key):
                 raise ValueError(f"cannot resume: the file was made with another {key} ({previous.get(key)!r})")
 
@@ -213,10 +227,18 @@ class RegionWriter:
         self.known.append(item)
         self._write_line({"type": "region", **item})
 
+    def add_done(self, subproblem_id: str) -> None:
+        """Record that every region of subproblem ``subproblem_id`` is written (a parallel run resumes past it)."""
+        self.done_subproblems.append(subproblem_id)
+        self._write_line({"type": "subproblem_done", "id": subproblem_id})
+
     def close(self, complete: bool, stats: dict) -> None:
         self._write_line({"type": "footer", "complete": bool(complete), "stats": stats})
         self.file.close()
         header = {k: v for k, v in self.header.items() if k != "type"}
+        if self.path.suffix != ".jsonl" and not complete and self.done_subproblems:
+            # .json and .npz have no subproblem lines: an unfinished parallel run keeps them in its stats
+            stats = {**stats, "subproblems_done": list(self.done_subproblems)}
         if self.path.suffix == ".json":
             write_json(self.path, header, self.known, complete, stats)
         elif self.path.suffix == ".npz":
