@@ -73,6 +73,29 @@ def _options(args) -> SolverOptions:
     return SolverOptions(time_limit=args.time_limit, threads=args.threads)
 
 
+def _pyomo_solver(args) -> str | None:
+    """The Pyomo solver named by --solver, or None for the built-in HiGHS path."""
+    name = getattr(args, "solver", None)
+    if name is None:
+        return None
+    import logging
+
+    import pyomo.environ as pyo
+
+    pyomo_log = logging.getLogger("pyomo")
+    level = pyomo_log.level
+    pyomo_log.setLevel(logging.CRITICAL)  # an unknown name logs a traceback; one line below says it all
+    try:
+        available = bool(pyo.SolverFactory(name).available(exception_flag=False))
+    except Exception:
+        available = False
+    finally:
+        pyomo_log.setLevel(level)
+    if not available:
+        raise CliError(f"--solver {name!r}: Pyomo has no such solver available on this machine (try highs, appsi_highs, glpk, cbc, gurobi)")
+    return name
+
+
 def _print(args, payload: dict, human: str) -> None:
     if args.json:
         print(json.dumps(payload))
@@ -115,7 +138,8 @@ def cmd_fires(args) -> int:
     network, reference = load_model(args.model, check=not args.no_check)
     box = _box_for(args, network)
     result = fires(
-        network, box, args.layer, args.neuron, bounds=args.bounds, options=_options(args), reference=reference
+        network, box, args.layer, args.neuron, bounds=args.bounds, options=_options(args), reference=reference,
+        solver=_pyomo_solver(args),
     )
     verdict = {"fires": "yes", "never": "no", "unknown": "unknown (time limit)"}[result.status]
     human = "\n".join(
@@ -150,7 +174,9 @@ def cmd_range(args) -> int:
     network, reference = load_model(args.model, check=not args.no_check)
     box = _box_for(args, network)
     outputs = None if args.output is None else [args.output]
-    result = output_range(network, box, outputs, bounds=args.bounds, options=_options(args), reference=reference)
+    result = output_range(
+        network, box, outputs, bounds=args.bounds, options=_options(args), reference=reference, solver=_pyomo_solver(args)
+    )
     lines = []
     for o in result.outputs:
         lines.append(f"y[{o.index}]  min {_fmt(o.min)} at {_fmt(o.argmin)}   max {_fmt(o.max)} at {_fmt(o.argmax)}   ({o.status})")
@@ -343,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", type=int, required=True, help="ReLU layer, counted from 0 in evaluation order")
     p.add_argument("--neuron", type=int, required=True, help="neuron index within the layer, from 0")
     _add_solver(p)
+    p.add_argument("--solver", default=None, metavar="NAME", help="solve the whole big-M MILP through this Pyomo solver (highs, gurobi, cbc, ...) instead of the built-in HiGHS search; its answer is re-checked the same way")
     p.set_defaults(run=cmd_fires)
 
     p = command("reach", "is there an input in the box where all conditions hold? sat (with a checked witness), unsat or unknown")
@@ -355,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--output", type=int, default=None, help="only this output")
     _add_solver(p)
+    p.add_argument("--solver", default=None, metavar="NAME", help="solve the whole big-M MILP through this Pyomo solver (highs, gurobi, cbc, ...) instead of the built-in HiGHS search; its answer is re-checked the same way")
     p.set_defaults(run=cmd_range)
 
     p = command("regions", "list every activation region (input polytope) where the conditions hold, exactly")

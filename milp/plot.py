@@ -114,7 +114,7 @@ def _parse_color_by(color_by: str) -> tuple[str, int]:
     """``("pattern", 0)``, ``("layer", L)`` or ``("output", k)``."""
     match = _COLOR_BY.match(str(color_by).strip())
     if not match:
-        raise PlotError(f"color_by {color_by!r}: use pattern, h<L> (a ReLU layer, e.g. h0) or y / y<k> (an output)")
+        raise PlotError(f"--color-by {color_by!r}: use pattern, h<L> (a ReLU layer, e.g. h0) or y / y<k> (an output)")
     if match.group(1) == "pattern":
         return "pattern", 0
     if match.group(2) is not None:

@@ -107,7 +107,7 @@ def solve_pyomo(
     objective_rows,
     maximize: bool = True,
     bounds: Bounds | str = "interval",
-    solver: str = "appsi_highs",
+    solver: str = "highs",
     time_limit: float | None = None,
 ) -> PyomoResult:
     """Optimise a linear form ``(columns-matrix row, constant)`` of the network through Pyomo and any solver.
@@ -135,7 +135,16 @@ def solve_pyomo(
     opt = pyo.SolverFactory(solver)
     if not opt.available():
         raise ValueError(f"Pyomo solver {solver!r} is not available on this machine")
-    if solver == "appsi_highs":
+    if solver == "highs":  # Pyomo's maintained HiGHS interface (its time limit holds; appsi_highs's did not)
+        options = {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-9, "threads": 1}
+        if time_limit is not None:
+            options["time_limit"] = float(time_limit)
+        results = opt.solve(m, options=options, load_solutions=False)
+        condition = str(results.solver.termination_condition)
+        optimal = condition.lower().endswith("optimal")
+        if optimal:
+            m.solutions.load_from(results)
+    elif solver == "appsi_highs":
         opt.config.mip_gap = 0.0
         if time_limit is not None:
             opt.config.time_limit = time_limit

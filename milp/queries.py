@@ -340,6 +340,22 @@ def _milp_maximum(network, box, bounds, form, reference, deadline, options, chec
     return Maximum("optimal" if exact else "unknown", value, x, bound, 1, 1)
 
 
+def _pyomo_maximum(network, box, form, bounds, solver, reference, deadline) -> Maximum:
+    """The maximum through a Pyomo solver; ``optimal`` only when the solver says so and its point,
+    re-evaluated by a float64 forward pass (and the reference model), attains the claimed optimum."""
+    from .pyomo_backend import solve_pyomo
+
+    remaining = None if deadline is None else max(1e-3, deadline - time.perf_counter())
+    result = solve_pyomo(network, box, form, True, bounds, solver=solver, time_limit=remaining)
+    if result.status != "optimal" or result.x is None or result.objective is None:
+        return Maximum("unknown", None, None, None, 1, 1)
+    x = np.clip(np.asarray(result.x, dtype=np.float64), box.lower, box.upper)
+    value = float(form.apply(_values(network, x))[0, 0])
+    if not check_point(network, box, x, (), reference)[0] or abs(value - result.objective) > 1e-6 * (1 + abs(value)):
+        return Maximum("unknown", None, None, None, 1, 1)  # the solver's point does not confirm its optimum
+    return Maximum("optimal", value, x, max(value, result.objective), 1, 1)
+
+
 def _values(network: Network, x: np.ndarray) -> list[np.ndarray]:
     trace = network.forward(np.atleast_2d(x))
     return [trace.inputs, *trace.activations]
@@ -356,11 +372,16 @@ def maximize(
     reference: Reference | None = None,
     split_inputs: bool | None = None,
     splitter: str = "best",
+    solver: str | None = None,
 ) -> Maximum:
     """The exact maximum over ``box`` of a one-row affine ``form`` over ``network``'s sources.
 
     Low-dimensional inputs are split (:mod:`milp.branch`), the rest solved as one MILP.
+    ``solver`` names a Pyomo solver (e.g. ``"highs"``, ``"gurobi"``): the whole big-M MILP is
+    then solved through Pyomo instead, and its point is re-checked like any other.
     """
+    if solver is not None:
+        return _pyomo_maximum(network, box, form, bounds, solver, reference, deadline)
     split_inputs = network.input_dim <= SPLIT_INPUT_LIMIT if split_inputs is None else split_inputs
     if not split_inputs:
         return _milp_maximum(network, box, _prepare(network, box, bounds, deadline), form, reference, deadline, options)
@@ -419,6 +440,7 @@ def fires(
     time_limit: float | None = None,
     reference: Reference | None = None,
     split_inputs: bool | None = None,
+    solver: str | None = None,
 ) -> FiresResult:
     """Can neuron ``neuron`` of ReLU layer ``layer`` be positive anywhere in ``box``?
 
@@ -439,7 +461,7 @@ def fires(
     sub = Network(network.input_dim, network.relu_layers[:layer], objective)
     if isinstance(bounds, Bounds):
         bounds = Bounds(tuple(bounds.lower[:layer]), tuple(bounds.upper[:layer]), bounds.method)
-    found = maximize(sub, box, objective, bounds=bounds, options=options, deadline=deadline, reference=None, split_inputs=split_inputs)
+    found = maximize(sub, box, objective, bounds=bounds, options=options, deadline=deadline, reference=None, split_inputs=split_inputs, solver=solver)
     x = found.x
     if x is not None and reference is not None and not check_point(network, box, x, (), reference)[0]:
         x = None  # the reference model disagrees: say nothing rather than a wrong witness
@@ -603,8 +625,11 @@ def output_range(
     time_limit: float | None = None,
     reference: Reference | None = None,
     split_inputs: bool | None = None,
+    solver: str | None = None,
 ) -> RangeResult:
     """Exact minimum and maximum of each output (or of ``outputs``) over ``box``, with the inputs attaining them.
+
+    ``solver`` names a Pyomo solver to use instead of the built-in HiGHS path (see :func:`maximize`).
 
     >>> # output_range(net, parse_box("-1:1", 2)).outputs[0].max
     """
@@ -619,8 +644,8 @@ def output_range(
     for i in indices:
         form = value_form(network, "y", i)
         negated = Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
-        top = maximize(network, box, form, bounds=bounds, options=options, deadline=deadline, reference=reference, split_inputs=split_inputs)
-        bottom = maximize(network, box, negated, bounds=bounds, options=options, deadline=deadline, reference=reference, split_inputs=split_inputs)
+        top = maximize(network, box, form, bounds=bounds, options=options, deadline=deadline, reference=reference, split_inputs=split_inputs, solver=solver)
+        bottom = maximize(network, box, negated, bounds=bounds, options=options, deadline=deadline, reference=reference, split_inputs=split_inputs, solver=solver)
         exact = top.status == "optimal" and bottom.status == "optimal"
         results.append(
             OutputRange(

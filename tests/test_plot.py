@@ -102,7 +102,7 @@ def test_color_by_layer_groups_and_legend():
         plot_regions(found, box, color_by="h0")
     with pytest.raises(PlotError, match="no ReLU layer 5"):
         plot_regions(found, box, color_by="h5", widths=net.widths)
-    with pytest.raises(PlotError, match="color_by"):
+    with pytest.raises(PlotError, match="color-by"):
         plot_regions(found, box, color_by="colour")
 
 
@@ -217,7 +217,7 @@ def test_cli_plot_errors_are_one_line(toy_zones, milp_main, tmp_path, capsys):
         return lines[0]
 
     assert "png or .svg" in error(["plot", str(zones), "-o", str(tmp_path / "x.gif")])
-    assert "color_by" in error(["plot", str(zones), "-o", str(tmp_path / "x.png"), "--color-by", "q"])
+    assert "--color-by" in error(["plot", str(zones), "-o", str(tmp_path / "x.png"), "--color-by", "q"])
     assert "does not exist" in error(["plot", str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "x.png")])
     model.rename(tmp_path / "moved.onnx")
     assert "needs the model" in error(["plot", str(zones), "-o", str(tmp_path / "x.png"), "--samples", "10"])
