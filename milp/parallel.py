@@ -48,12 +48,11 @@ import numpy as np
 from .bounds import Bounds
 from .box import Box
 from .conditions import Condition, parse_conditions, value_form
-from .highs_backend import LpStack
 from .network import Affine, Network
 from .nogood_search import nogood_search
 from .polytope import Region, chebyshev_center, finish_region
 from .regions import METHODS
-from .split_search import SearchStats, _layer_map, _Node, _Search, local_source_maps
+from .split_search import SearchStats, _layer_map, _Node, local_source_maps, split_search
 from .tighten import pre_activation_bounds
 
 __all__ = [
@@ -300,38 +299,12 @@ def remaining_subproblems(subproblems: Iterable[Subproblem], done: Iterable[Subp
 
 # ------------------------------------------------------------------ the work on one subproblem
 def _tree_regions(context: SearchContext, subproblem: Subproblem, stats: SearchStats, should_stop, leftover: list):
-    """The depth-first search of :func:`milp.split_search.split_search` with ``fixed_phases``, that also
-    hands back its unexplored nodes: when ``should_stop()`` holds between two nodes, every node
-    still on the stack is appended to ``leftover`` and the generator returns."""
-    network, box, tol = context.network, context.box, context.tol
-    d = network.input_dim
-    free = box.upper > box.lower
-    lp = LpStack(box.lower, box.upper, radius_cap=float(np.max(box.widths)) + 1.0)
-    eye = np.eye(d)[free]
-    lp.push(np.vstack([eye, -eye]), np.concatenate([box.upper[free], -box.lower[free]]), np.ones(2 * int(free.sum())))
-    search = _Search(network, lp, stats, tol, free, context.bounds, context.conditions, subproblem.phases())
-    start = lp.chebyshev()
-    stats.lps += 1
-    if start is None or start[1] <= tol:
-        return
-    widths = network.widths
-    root = _Node(0, 0, np.zeros(widths[0] if widths else 0, dtype=int), (), [(np.eye(d), np.zeros(d))], None, start[0], lp.rows, None, (box.lower.copy(), box.upper.copy()))
-    stack = [root]
-    first = True
-    while stack:
-        # the first node always runs: a leftover then fixes more neurons than its parent, so splitting ends
-        if not first and should_stop():
-            leftover.extend(stack)
-            return
-        first = False
-        node = stack.pop()
-        lp.truncate(node.rows)
-        if node.new_rows is not None:
-            lp.push(*node.new_rows)
-        stats.nodes += 1
-        region = search.descend(node, stack)
-        if region is not None:
-            yield region
+    """The depth-first search of :func:`milp.split_search.split_search` with the subproblem's phases fixed;
+    when ``should_stop()`` holds between two nodes, the nodes still on its stack go to ``leftover``."""
+    return split_search(
+        context.network, context.box, context.conditions, context.bounds, context.tol, stats, should_stop,
+        fixed_phases=subproblem.phases(), leftover=leftover,
+    )
 
 
 def _node_subproblem(network: Network, bounds: Bounds, base: Subproblem, node: _Node) -> Subproblem:

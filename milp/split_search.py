@@ -147,6 +147,7 @@ def split_search(
     stats: SearchStats,
     should_stop: Callable[[], bool] = lambda: False,
     fixed_phases: dict[tuple[int, int], int] | None = None,
+    leftover: list | None = None,
 ) -> Iterator[RawRegion]:
     """Yield every region of ``network`` over ``box`` where ``conditions`` hold (see the module docstring).
 
@@ -155,7 +156,9 @@ def split_search(
 
     ``tol`` is the Chebyshev radius at or below which a piece is not a region (absolute, in
     input units). ``bounds`` are sound pre-activation bounds over the box: neurons they prove
-    stable are never split. The search stops early, between nodes, when ``should_stop()``.
+    stable are never split. The search stops early, between nodes, when ``should_stop()``; with a
+    ``leftover`` list, the nodes it did not explore are appended to it then (a parallel run ships
+    them as new subproblems) and the first node always runs, so that handing back always progresses.
     """
     d = network.input_dim
     free = box.upper > box.lower
@@ -171,7 +174,13 @@ def split_search(
     widths = network.widths
     root = _Node(0, 0, np.zeros(widths[0] if widths else 0, dtype=int), (), [(np.eye(d), np.zeros(d))], None, start[0], lp.rows, None, (box.lower.copy(), box.upper.copy()))
     stack = [root]
-    while stack and not should_stop():
+    first = True
+    while stack:
+        if (leftover is None or not first) and should_stop():
+            if leftover is not None:
+                leftover.extend(stack)
+            return
+        first = False
         node = stack.pop()
         lp.truncate(node.rows)
         if node.new_rows is not None:
