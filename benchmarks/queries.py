@@ -61,6 +61,15 @@ def timed(f):
     return value, time.perf_counter() - started
 
 
+def compare(query: str, ours: float, detail: str, baseline: float, capped: bool, mine_ok: bool, agree: bool) -> tuple[float, bool]:
+    """Print one query's line (ours, the baseline, their ratio, whether the optima agree); returns (ratio, capped)."""
+    ratio = baseline / ours
+    at_least = ">= " if capped else ""
+    verdict = "identical" if agree else "baseline capped" if capped else "ours capped" if not mine_ok else "DIFFER"
+    print(f"  {query}: ours {ours:8.3f} s  {detail}   baseline {at_least}{baseline:8.3f} s   ratio {at_least}{ratio:7.1f}x   optima {verdict}")
+    return ratio, capped
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline-limit", type=float, default=120.0, help="seconds per baseline solve (default 120)")
@@ -84,13 +93,8 @@ def main(argv=None) -> int:
         capped = top.status != "optimal" or bottom.status != "optimal"
         mine_ok = result.status == "exact"
         agree = (not capped) and mine_ok and abs(top.objective - result.max) <= 1e-6 * (1 + abs(result.max)) and abs(-bottom.objective - result.min) <= 1e-6 * (1 + abs(result.min))
-        ratio = baseline / ours
-        ratios.append((name, "range", ratio, capped))
-        print(
-            f"  range y[0]: ours {ours:8.3f} s  [{result.min}, {result.max}] ({result.status}; bounds [{result.min_bound:.6g}, {result.max_bound:.6g}])   "
-            f"baseline {'>= ' if capped else ''}{baseline:8.3f} s   ratio {'>= ' if capped else ''}{ratio:7.1f}x   "
-            f"optima {'identical' if agree else 'baseline capped' if capped else 'ours capped' if not mine_ok else 'DIFFER'}"
-        )
+        detail = f"[{result.min}, {result.max}] ({result.status}; bounds [{result.min_bound:.6g}, {result.max_bound:.6g}])"
+        ratios.append((name, "range", *compare("range y[0]", ours, detail, baseline, capped, mine_ok, agree)))
         layer, neuron = len(net.widths) - 1, 0
         z = value_form(net, f"z{layer}", neuron)
         sub = Network(net.input_dim, net.relu_layers[:layer], z)
@@ -99,13 +103,8 @@ def main(argv=None) -> int:
         capped = base.status != "optimal"
         mine_ok = answer.maximum is not None
         agree = (not capped) and mine_ok and abs(base.objective - answer.maximum) <= 1e-6 * (1 + abs(answer.maximum))
-        ratio = baseline / ours
-        ratios.append((name, "fires", ratio, capped))
-        print(
-            f"  fires z{layer}[{neuron}]: ours {ours:8.3f} s  max {answer.maximum} ({answer.status})   "
-            f"baseline {'>= ' if capped else ''}{baseline:8.3f} s   ratio {'>= ' if capped else ''}{ratio:7.1f}x   "
-            f"optima {'identical' if agree else 'baseline capped' if capped else 'ours capped' if not mine_ok else 'DIFFER'}"
-        )
+        detail = f"max {answer.maximum} ({answer.status})"
+        ratios.append((name, "fires", *compare(f"fires z{layer}[{neuron}]", ours, detail, baseline, capped, mine_ok, agree)))
     print("\nsummary (baseline seconds / ours):")
     for name, query, ratio, capped in ratios:
         print(f"  {name:38s} {query:6s} {'>= ' if capped else '   '}{ratio:8.1f}x")

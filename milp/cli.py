@@ -409,23 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(run=cmd_regions)
 
-    # plot imports cli only inside its command (cli is the top of the import chain)
+    # plot and verify own their commands' options; they import cli only inside the command
+    # (cli is the top of the import chain)
     from .plot import register_cli as register_plot
+    from .verify import register_cli as register_vnnlib
 
     register_plot(command)
-    for extra in _EXTRA_COMMANDS:
-        extra(command)
+    register_vnnlib(command)
     return parser
-
-
-def _register_vnnlib(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    from .verify import register_cli
-
-    register_cli(command)
-
-
-# Later steps of the chain (regions, plots, VNN-LIB) register their commands here.
-_EXTRA_COMMANDS: list[Callable] = [_register_vnnlib]
 
 _INPUT_ERRORS = (CliError, BoxError, ConditionError, NetworkError, QueryError, FileNotFoundError, ValueError)
 

@@ -265,17 +265,6 @@ def _simplex_grid(k: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ forward pass and exact gradient
-def _forward(network: Network, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """Values of every source (n, dim), activation masks (n, width) and outputs (n, outputs)."""
-    values = [x]
-    masks = []
-    for layer in network.relu_layers:
-        z = layer.apply(values)
-        masks.append(z > 0)
-        values.append(np.maximum(z, 0.0))
-    return values, masks, network.output.apply(values)
-
-
 def _input_gradient(network: Network, masks: list[np.ndarray], output_weights: np.ndarray) -> np.ndarray:
     """``d (output_weights[n] . y) / dx`` at each point (the local affine map's slope), shape (n, input_dim)."""
     grads: dict[int, np.ndarray] = {}
@@ -542,7 +531,8 @@ class _Search:
         for step in range(steps):
             if self.out_of_time():
                 raise _OutOfTime()
-            values, masks, y = _forward(self.network, x)
+            trace = self.network.forward(x)
+            y = trace.output
             row_values = group.rhs - y @ group.rows.T  # (n, K)
             per = group.per_disjunct(row_values)
             margin = per.max(axis=1)
@@ -555,6 +545,7 @@ class _Search:
             chosen = np.argmax(per, axis=1)
             masked = np.where(group.owner[None, :] == chosen[:, None], row_values, np.inf)
             row = np.argmin(masked, axis=1)
+            masks = [z > 0 for z in trace.pre_activations]
             gradient = _input_gradient(self.network, masks, -group.rows[row])
             size = 0.25 * (0.02 ** (step / max(1, steps - 1)))
             x = np.clip(x + size * width * np.sign(gradient), lo, hi)
