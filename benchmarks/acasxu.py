@@ -8,8 +8,13 @@ counterexample passed onnxruntime and the property's check (tolerance 1e-4). Pri
 progress line per instance, then the summary: sat, unsat, timeout, unknown, errors, total
 and median seconds, and the ten slowest instances.
 
-    python benchmarks/acasxu.py ../shared/benchmarks/acasxu --timeout 116 --out acasxu.csv
-    python benchmarks/acasxu.py ../shared/benchmarks/acasxu --workers 2 --filter "prop_2" --limit 10
+    python benchmarks/acasxu.py --timeout 116 --out acasxu.csv
+    python benchmarks/acasxu.py --workers 2 --filter "prop_2" --limit 10
+    python benchmarks/acasxu.py /path/to/acasxu --limit 10
+
+The benchmark folder is the positional argument if given, else ``$MILP_BENCHMARKS/acasxu``, else
+``../shared/benchmarks/acasxu`` beside the checkout (see ``benchmarks/data.py``); a folder without
+``instances.csv`` or ``onnx/`` stops the script with one line on stderr and exit status 2.
 
 With ``--workers N`` the instances run in N processes; each instance's clock starts in its
 worker, so its time limit is its own however long it waited in the queue. BLAS is kept to
@@ -33,6 +38,8 @@ import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from dataclasses import asdict, dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+import data  # noqa: E402  (benchmarks/data.py: where the benchmark data is)
 
 COLUMNS = ("network", "property", "result", "seconds", "subproblems", "milp_calls", "reason")
 
@@ -141,14 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Run the ACAS Xu VNN-COMP benchmark (instances.csv) through milp.verify; write a CSV and print a summary.",
         epilog=(
+            "data: folder if given, else $MILP_BENCHMARKS/acasxu, else ../shared/benchmarks/acasxu beside the checkout\n"
+            f"(here: {data.root() / 'acasxu'})\n\n"
             "examples:\n"
-            "  python benchmarks/acasxu.py ../shared/benchmarks/acasxu --timeout 116 --out acasxu.csv\n"
-            "  python benchmarks/acasxu.py ../shared/benchmarks/acasxu --workers 2\n"
-            '  python benchmarks/acasxu.py ../shared/benchmarks/acasxu --filter "^3_3,prop_2$" --limit 1'
+            "  python benchmarks/acasxu.py --timeout 116 --out acasxu.csv\n"
+            "  python benchmarks/acasxu.py --workers 2\n"
+            '  python benchmarks/acasxu.py --filter "^3_3,prop_2$" --limit 1\n'
+            "  MILP_BENCHMARKS=/path/to/benchmarks python benchmarks/acasxu.py --limit 10\n"
+            "  python benchmarks/acasxu.py /path/to/acasxu --limit 10"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("folder", type=Path, help="the benchmark folder holding instances.csv, onnx/ and vnnlib/")
+    parser.add_argument("folder", type=Path, nargs="?", default=None,
+                        help="the benchmark folder holding instances.csv, onnx/ and vnnlib/ (default: $MILP_BENCHMARKS/acasxu, "
+                             "else ../shared/benchmarks/acasxu beside the checkout)")
     parser.add_argument("--timeout", type=float, default=None, metavar="S", help="seconds per instance (default: each row's own timeout)")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE", help="write the CSV here (default: acasxu.csv in the working folder)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="instances run in N processes (default 1)")
@@ -160,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         parser.error("--timeout must be positive")
+    folder = data.require("acasxu", args.folder, usage="python benchmarks/acasxu.py /path/to/acasxu")
     try:
-        instances = select(read_instances(args.folder), args.filter, args.limit)
+        instances = select(read_instances(folder), args.filter, args.limit)
     except re.error as error:
         parser.error(f"--filter is neither a substring nor a valid regex: {error}")
     if not instances:

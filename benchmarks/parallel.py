@@ -13,7 +13,10 @@ run listed the identical set. Then the cost model: the in-process run's tasks (e
 measured seconds, each leftover released when its parent ends) are list-scheduled on 1..64
 simulated workers, which says how the time would fall on a bigger machine.
 
-    python benchmarks/parallel.py [--shrink F] [--time-limit S] [--split-after S] [--skip-dask]
+    python benchmarks/parallel.py [--shrink F] [--time-limit S] [--split-after S] [--skip-dask] [--model FILE]
+
+The network is read from ``$MILP_BENCHMARKS/acasxu``, else ``../shared/benchmarks/acasxu`` beside
+the checkout (see ``benchmarks/data.py``); without it the script stops with one line on stderr.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from milp import Box
 from milp.parallel import parallel_regions, simulate_makespan
 from milp.regions import regions
 
-ACAS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "acasxu" / "onnx" / "ACASXU_run2a_1_1_batch_2000.onnx"
+import data  # benchmarks/data.py: where the benchmark data is
+
 PROPERTY_3 = (np.array([-0.303531156, -0.009549297, 0.493380324, 0.3, 0.3]), np.array([-0.298552812, 0.009549297, 0.5, 0.5, 0.5]))
 
 
@@ -66,15 +70,19 @@ def run_parallel(net, box, args, **kwargs):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(ACAS), help="an ONNX file (default: ACAS Xu 1_1)")
+    parser.add_argument("--model", default=None, help="an ONNX file of 5 inputs (default: ACAS Xu 1_1 from $MILP_BENCHMARKS/acasxu, "
+                        "else ../shared/benchmarks/acasxu beside the checkout)")
     parser.add_argument("--shrink", type=float, default=2.0, help="shrink the property-3 box around its centre by this factor (default 2: 5,706 regions; 1 = whole box: 71,872)")
     parser.add_argument("--time-limit", type=float, default=None, metavar="S", help="stop every run after S seconds (compare regions/s then)")
     parser.add_argument("--split-after", type=float, default=5.0, metavar="S", help="task time budget before a subproblem is re-split (default 5)")
     parser.add_argument("--model-split", type=float, default=0.5, metavar="S", help="task budget of the in-process run the cost model reads (default 0.5)")
     parser.add_argument("--skip-dask", action="store_true", help="do not run the Dask path")
     args = parser.parse_args(argv)
-    if not Path(args.model).exists():
-        print(f"model {args.model} not found", file=sys.stderr)
+    if args.model is None:
+        args.model = str(data.require("acasxu", needs=(data.ACAS_NETWORK,), usage="python benchmarks/parallel.py --model /path/to/ACASXU_run2a_1_1_batch_2000.onnx")
+                         / data.ACAS_NETWORK)
+    elif not Path(args.model).exists():
+        print(f"{Path(sys.argv[0]).name}: error: model {args.model} not found (the --model given on the command line)", file=sys.stderr)
         return 2
     if not args.shrink >= 1:
         print("--shrink must be at least 1", file=sys.stderr)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from milp.pyomo_backend import solve_pyomo
 from milp.queries import fires, output_range
 from milp.tighten import BOUND_METHODS, pre_activation_bounds
 
-ACAS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "acasxu" / "onnx" / "ACASXU_run2a_1_1_batch_2000.onnx"
+import data  # benchmarks/data.py: where the benchmark data is
 
 
 def random_mlp(sizes, seed: int) -> Network:
@@ -38,16 +37,17 @@ def random_mlp(sizes, seed: int) -> Network:
 
 def ladder():
     yield "2-16-16-16-1 [-1,1]^2", random_mlp([2, 16, 16, 16, 1], 0), Box(np.full(2, -1.0), np.full(2, 1.0))
-    if ACAS.exists():
+    folder, problem = data.find("acasxu", needs=(data.ACAS_NETWORK,))
+    if problem is None:
         from importers import load_onnx
 
-        net = load_onnx(ACAS)
+        net = load_onnx(folder / data.ACAS_NETWORK)
         # ACAS Xu property 3's box
         lower = np.array([-0.303531156, -0.009549297, 0.493380324, 0.3, 0.3])
         upper = np.array([-0.298552812, 0.009549297, 0.5, 0.5, 0.5])
         yield "ACAS Xu 1_1 5-50x6-5 (prop 3 box)", net, Box(lower, upper)
     else:
-        print(f"(ACAS Xu network not found at {ACAS}; using a random 5-50x6-5 net)", file=sys.stderr)
+        print(data.skip_message(problem, "ACAS Xu rung skipped (the random 5-50x6-5 net still runs)"), file=sys.stderr)
     yield "random 5-50x6-5 [-0.1,0.1]^5", random_mlp([5] + [50] * 6 + [5], 1), Box(np.full(5, -0.1), np.full(5, 0.1))
     rng = np.random.default_rng(2)
     centre = rng.uniform(0, 1, 784)

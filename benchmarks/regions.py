@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +21,8 @@ from milp import Box, Network, parse_box
 from milp.network import Affine
 from milp.regions import regions
 
-ACAS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "acasxu" / "onnx" / "ACASXU_run2a_1_1_batch_2000.onnx"
+import data  # benchmarks/data.py: where the benchmark data is
+
 PROPERTY_3 = (np.array([-0.303531156, -0.009549297, 0.493380324, 0.3, 0.3]), np.array([-0.298552812, 0.009549297, 0.5, 0.5, 0.5]))
 
 
@@ -45,17 +45,18 @@ def ladder(args):
         yield f"2-16-16-16-1 [-1,1]^2 seed {seed}", random_mlp([2, 16, 16, 16, 1], seed), parse_box("-1:1", 2), []
     yield "chained 2-10-2-10 [-6,6]^2, y[0] > 0", chained(4), parse_box("-6:6", 2), ["y[0] > 0"]
     yield "3-8-8-2 [-1,1]^3, y[0] - y[1] > 0", random_mlp([3, 8, 8, 2], 5), parse_box("-1:1", 3), ["y[0] - y[1] > 0"]
-    if ACAS.exists():
+    folder, problem = data.find("acasxu", needs=(data.ACAS_NETWORK,))
+    if problem is None:
         from importers import load_onnx
 
-        net = load_onnx(ACAS)
+        net = load_onnx(folder / data.ACAS_NETWORK)
         lower, upper = PROPERTY_3
         centre, half = (lower + upper) / 2, (upper - lower) / 2
         yield "ACAS Xu 1_1, property-3 box shrunk 4x", net, Box(centre - half / 4, centre + half / 4), []
         if args.full_acas:
             yield "ACAS Xu 1_1, property-3 box", net, Box(lower, upper), []
     else:
-        print(f"(ACAS Xu network not found at {ACAS}: its rungs are skipped)", file=sys.stderr)
+        print(data.skip_message(problem, "ACAS Xu rungs skipped"), file=sys.stderr)
 
 
 def truncated(network: Network, layers: int) -> Network:

@@ -2,9 +2,10 @@
 
 ACAS Xu (Katz et al., "Reluplex", CAV 2017) is the standard benchmark of network verification:
 45 networks of 5 inputs, 6 ReLU layers of 50 neurons and 5 outputs (advisory scores), with
-properties in VNN-LIB. The data is read from ``../shared/benchmarks/acasxu`` beside the
-repository (or the folder in the environment variable ``ACASXU_DIR``); without it the example
-says so and stops.
+properties in VNN-LIB. The data is read from ``$MILP_BENCHMARKS/acasxu`` (the environment
+variable names the folder holding ``acasxu/``), else from ``../shared/benchmarks/acasxu`` beside
+the repository; ``ACASXU_DIR``, if set, names the ``acasxu`` folder itself and wins. Without the
+data the example says where it looked and stops.
 
 For one network and one property it prints
 
@@ -40,9 +41,12 @@ OUTPUT_NAMES = ("COC", "weak left", "weak right", "strong left", "strong right")
 
 
 def data_dir() -> Path:
-    """Where the ACAS Xu benchmark is expected: ``$ACASXU_DIR`` or ``../shared/benchmarks/acasxu``."""
-    if os.environ.get("ACASXU_DIR"):
-        return Path(os.environ["ACASXU_DIR"])
+    """Where the ACAS Xu benchmark is expected: ``$ACASXU_DIR``, else ``$MILP_BENCHMARKS/acasxu``, else
+    ``../shared/benchmarks/acasxu`` beside the repository (the rule of ``benchmarks/data.py``)."""
+    if os.environ.get("ACASXU_DIR", "").strip():
+        return Path(os.environ["ACASXU_DIR"].strip()).expanduser()
+    if os.environ.get("MILP_BENCHMARKS", "").strip():
+        return Path(os.environ["MILP_BENCHMARKS"].strip()).expanduser() / "acasxu"
     return HERE.parent.parent / "shared" / "benchmarks" / "acasxu"
 
 
@@ -83,7 +87,10 @@ def main(out_dir=None, network_file: str = NETWORK, property_file: str = PROPERT
     root = data_dir()
     model_path, prop_path = root / "onnx" / network_file, root / "vnnlib" / property_file
     if not (model_path.exists() and prop_path.exists()):
-        reason = f"ACAS Xu data not found at {root} (set ACASXU_DIR to the folder with onnx/ and vnnlib/)"
+        absent = ", ".join(str(p.relative_to(root)) for p in (model_path, prop_path) if not p.exists())
+        how = ("set ACASXU_DIR to the acasxu folder, or unset it and set MILP_BENCHMARKS=/path/to/benchmarks"
+               if os.environ.get("ACASXU_DIR", "").strip() else "set MILP_BENCHMARKS=/path/to/benchmarks, the folder holding acasxu/")
+        reason = f"ACAS Xu data not found at {root}: missing {absent} ({how})"
         print(f"skipped: {reason}")
         return {"skipped": reason}
     network = load_onnx(model_path)

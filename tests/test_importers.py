@@ -16,7 +16,7 @@ from milp.box import Box
 from milp.network import Network
 from nets import onnx_file, random_mlp, random_residual
 
-ACASXU = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "acasxu"
+from conftest import ACASXU, ACASXU_SKIP  # $MILP_BENCHMARKS/acasxu, else ../shared/benchmarks/acasxu
 
 
 def assert_same(net: Network, reference, n: int = 64, seed: int = 1, tol: float = 1e-4, box: Box | None = None):
@@ -391,7 +391,7 @@ def test_save_onnx_keeps_names(tmp_path):
 def test_acasxu_networks(name):
     path = ACASXU / "onnx" / name
     if not path.exists():
-        pytest.skip(f"ACAS Xu benchmark not present at {ACASXU} (shared data beside the checkout)")
+        pytest.skip(ACASXU_SKIP)
     box = Box([-1, -1, -1, -1, -1], [1, 1, 1, 1, 1])
     net = load_onnx(path, box=box)
     assert net.input_dim == 5 and net.output_dim == 5 and net.widths == (50,) * 6

@@ -21,8 +21,8 @@ from milp.network import Affine, Network
 from milp.verify import RESULTS, Verdict, VerifyError, verify
 from milp.vnnlib import check_counterexample, read_counterexample, read_vnnlib
 
-ACASXU = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "acasxu"
-needs_acasxu = pytest.mark.skipif(not (ACASXU / "instances.csv").exists(), reason=f"the ACAS Xu benchmark is not at {ACASXU}")
+from conftest import ACASXU, ACASXU_SKIP  # $MILP_BENCHMARKS/acasxu, else ../shared/benchmarks/acasxu
+needs_acasxu = pytest.mark.skipif(not (ACASXU / "instances.csv").exists(), reason=ACASXU_SKIP)
 
 
 # ------------------------------------------------------------------ helpers

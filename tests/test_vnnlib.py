@@ -8,7 +8,6 @@ import gzip
 import math
 import operator
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,10 +25,8 @@ from milp.vnnlib import (
     write_counterexample,
 )
 
-ACASXU = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "acasxu"
-needs_acasxu = pytest.mark.skipif(
-    not (ACASXU / "vnnlib").is_dir(), reason=f"ACAS Xu benchmark files not found at {ACASXU}"
-)
+from conftest import ACASXU, ACASXU_SKIP  # $MILP_BENCHMARKS/acasxu, else ../shared/benchmarks/acasxu
+needs_acasxu = pytest.mark.skipif(not (ACASXU / "vnnlib").is_dir(), reason=ACASXU_SKIP)
 
 
 # ------------------------------------------------------------------ independent truth
