@@ -511,10 +511,11 @@ def _convert(model, path: str) -> tuple[Network, str]:
                 if value is unknown:
                     failed.add(name)
     if problems:
+        # one line, every problem named; the supported list only when an operator is the problem
+        ops = any(p.endswith("unsupported operator") or "operator from the domain" in p for p in problems)
         raise ModelImportError(
-            f"cannot import {path}:\n  " + "\n  ".join(problems)
-            + f"\nsupported operators on input-dependent tensors: {', '.join(SUPPORTED_OPS)}"
-            + " (any operator is accepted on constants)"
+            f"cannot import {path}: " + "; ".join(problems)
+            + (f" (supported on input-dependent tensors: {', '.join(SUPPORTED_OPS)}; any operator on constants)" if ops else "")
         )
     output = values.get(graph.output[0].name, unknown)
     if output is unknown:

@@ -15,13 +15,15 @@ from typing import Callable
 
 import numpy as np
 
+from milp.errors import InputError
+
 from milp.box import Box, parse_box
 from milp.network import Network
 
 __all__ = ["ModelImportError", "OnnxReference", "TorchReference", "check_against", "tolerance_for"]
 
 
-class ModelImportError(ValueError):
+class ModelImportError(InputError):
     """A model file or module that cannot be turned into a Network, or whose import does not match its framework."""
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
 from .box import Box
 from .network import Affine, Network
 
@@ -50,7 +51,7 @@ __all__ = ["Bounds", "BoundsError", "interval_bounds", "symbolic_bounds", "bound
 _MARGIN = 1e-9
 
 
-class BoundsError(ValueError):
+class BoundsError(InputError):
     """Bounds that do not fit the network, are inverted or are not finite."""
 
 

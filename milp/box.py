@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["Box", "BoxError", "parse_box"]
 
 
-class BoxError(ValueError):
+class BoxError(InputError):
     """A missing, malformed, inverted or wrong-length input box."""
 
 

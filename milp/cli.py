@@ -1,8 +1,11 @@
 """The ``milp`` command line: a thin layer over the public API.
 
-Every query takes ``--json`` and then prints one JSON object on stdout. Exit code 0 for an
-answer (including unsat / never / unknown), 2 for bad input, 1 for an internal failure;
-errors go to stderr as one readable line.
+Every command takes ``--json`` and then prints one JSON object on stdout; stdout carries
+answers only (whatever a library prints goes to stderr, see :mod:`milp.runtime`). Exit code 0
+for an answer (including unsat / never / unknown), 2 for bad input (one line on stderr), 1 for
+an internal failure (a bug: the message says so), 130 after Ctrl-C. In ``fires``, ``reach``,
+``range`` and ``vnnlib`` the first Ctrl-C stops the search, even inside a long HiGHS solve, and
+the answer so far (``unknown`` with the bounds proved) is printed; a second one stops at once.
 """
 
 from __future__ import annotations
@@ -10,18 +13,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .box import Box, BoxError, parse_box
-from .conditions import ConditionError
+from .box import Box, parse_box
+from .errors import REPORT_HINT, InputError
 from .highs_backend import SolverOptions
-from .network import Network, NetworkError
-from .queries import QueryError, fires, output_range, reach
+from .network import Network
+from .options import check_count, check_seconds, check_threads, check_tolerance
+from .queries import fires, output_range, reach
+from .runtime import answers_on_stdout, limit_threads
 from .slicing import SLICE_HELP
 from .tighten import BOUND_METHODS, pre_activation_bounds
 
@@ -31,7 +39,7 @@ __all__ = ["main", "load_model"]
 _VALUE_OPTIONS = ("--box", "--where", "--slice")
 
 
-class CliError(Exception):
+class CliError(InputError):
     """Bad input from the command line: reported as one line, exit code 2."""
 
 
@@ -70,7 +78,7 @@ def load_model(path: str, box: Box | None = None, check: bool = True) -> tuple[N
 
 
 def _options(args) -> SolverOptions:
-    return SolverOptions(time_limit=args.time_limit, threads=args.threads)
+    return SolverOptions(threads=args.threads)
 
 
 def _pyomo_solver(args) -> str | None:
@@ -97,10 +105,8 @@ def _pyomo_solver(args) -> str | None:
 
 
 def _print(args, payload: dict, human: str) -> None:
-    if args.json:
-        print(json.dumps(payload))
-    else:
-        print(human)
+    """The command's answer: one JSON object with --json, else the human-readable text."""
+    print(json.dumps(payload) if args.json else human, file=args.out)
 
 
 def _fmt(x) -> str:
@@ -113,18 +119,24 @@ def _fmt(x) -> str:
 
 # ------------------------------------------------------------------ commands
 def cmd_info(args) -> int:
-    box = None
     network, _ = load_model(args.model, check=not args.no_check)
-    print(network.describe())
+    payload = {
+        "model": str(args.model), "input_dim": network.input_dim, "output_dim": network.output_dim,
+        "widths": list(network.widths), "neurons": network.neuron_count,
+    }
+    lines = [network.describe()]
     if args.box:
         box = parse_box(args.box, network.input_dim)
-        print(f"\nunstable neurons over the box (of {network.neuron_count}):")
+        lines.append(f"\nunstable neurons over the box (of {network.neuron_count}):")
+        payload["unstable"] = {}
         for method in BOUND_METHODS:
             started = time.perf_counter()
             bounds = pre_activation_bounds(network, box, method)
             seconds = time.perf_counter() - started
-            per_layer = ", ".join(str(int(bounds.unstable(l).sum())) for l in range(len(network.widths)))
-            print(f"  {method:9s} {bounds.unstable_count:6d}   per layer: {per_layer}   ({seconds:.3f} s)")
+            per_layer = [int(bounds.unstable(l).sum()) for l in range(len(network.widths))]
+            payload["unstable"][method] = {"count": bounds.unstable_count, "per_layer": per_layer, "seconds": seconds}
+            lines.append(f"  {method:9s} {bounds.unstable_count:6d}   per layer: {', '.join(map(str, per_layer))}   ({seconds:.3f} s)")
+    _print(args, payload, "\n".join(lines))
     return 0
 
 
@@ -139,9 +151,10 @@ def cmd_fires(args) -> int:
     box = _box_for(args, network)
     result = fires(
         network, box, args.layer, args.neuron, bounds=args.bounds, options=_options(args), reference=reference,
-        solver=_pyomo_solver(args),
+        solver=_pyomo_solver(args), time_limit=args.time_limit, stop=args.stop,
     )
-    verdict = {"fires": "yes", "never": "no", "unknown": "unknown (time limit)"}[result.status]
+    limit = "stopped" if args.stop.is_set() else "time limit"
+    verdict = {"fires": "yes", "never": "no", "unknown": f"unknown ({limit})"}[result.status]
     human = "\n".join(
         [
             f"can neuron {args.neuron} of ReLU layer {args.layer} fire? {verdict}",
@@ -160,7 +173,8 @@ def cmd_reach(args) -> int:
     if not args.where:
         raise CliError('reach needs at least one --where condition, e.g. --where "y[0] - y[1] >= 0.2"')
     result = reach(
-        network, box, args.where, bounds=args.bounds, options=_options(args), reference=reference
+        network, box, args.where, bounds=args.bounds, options=_options(args), reference=reference,
+        time_limit=args.time_limit, stop=args.stop,
     )
     lines = [f"{result.status}" + (f" ({result.reason})" if result.reason else "")]
     if result.status == "sat":
@@ -175,7 +189,8 @@ def cmd_range(args) -> int:
     box = _box_for(args, network)
     outputs = None if args.output is None else [args.output]
     result = output_range(
-        network, box, outputs, bounds=args.bounds, options=_options(args), reference=reference, solver=_pyomo_solver(args)
+        network, box, outputs, bounds=args.bounds, options=_options(args), reference=reference, solver=_pyomo_solver(args),
+        time_limit=args.time_limit, stop=args.stop,
     )
     lines = []
     for o in result.outputs:
@@ -205,8 +220,6 @@ def cmd_regions(args) -> int:
         plane = parse_slice(args.slice, network.input_dim)
         network = slice_network(network, plane.origin, plane.u, plane.v)
     box = _box_for(args, network)
-    if args.workers is not None and args.workers < 0:
-        raise CliError(f"--workers must be 0 (one per core) or a positive number, got {args.workers}")
     workers = args.workers if args.workers else (os.cpu_count() or 1)
     parallel = args.scheduler is not None or workers > 1
     if parallel:
@@ -215,7 +228,7 @@ def cmd_regions(args) -> int:
         search = parallel_regions(
             network, box, args.where, workers=None if args.scheduler else workers, scheduler=args.scheduler,
             method=args.method, bounds=args.bounds, tol=args.tol, max_regions=args.max_regions, time_limit=args.time_limit,
-            warmup=WARMUP_SECONDS if args.workers is None and not args.scheduler else None,
+            warmup=WARMUP_SECONDS if args.workers is None and not args.scheduler else None, threads=args.threads,
         )
     else:
         search = regions(
@@ -341,27 +354,33 @@ def _add_common(p: argparse.ArgumentParser, needs_box: bool = True) -> None:
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime check of the imported network")
 
 
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="threads per process for numpy's BLAS and HiGHS (default 1: parallelism here is processes)")
+
+
 def _add_solver(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds; past it the answer is 'unknown'")
-    p.add_argument("--threads", type=int, default=1, help="HiGHS threads (default 1)")
+    _add_threads(p)
     p.add_argument("--bounds", choices=BOUND_METHODS, default="symbolic", help="pre-activation bound method for the MILP (default symbolic)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="milp",
         description="Exact questions about ReLU networks, answered by mixed-integer linear programming.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  milp fires model.onnx --box -5:5 --layer 1 --neuron 0",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, epilog=_EPILOG.get(name), formatter_class=argparse.RawDescriptionHelpFormatter)
 
     p = command("info", "layers, widths, ReLU neurons; with --box, unstable neurons per bound method")
     _add_common(p, needs_box=False)
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(run=cmd_info)
 
     p = command("fires", "can neuron k of ReLU layer L be positive anywhere in the box? (exact max and witness)")
@@ -406,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the subproblems on a running Dask cluster, e.g. tcp://host:8786 (needs the distributed package: pip install 'dask[distributed]')",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    _add_threads(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(run=cmd_regions)
 
@@ -418,19 +438,80 @@ def build_parser() -> argparse.ArgumentParser:
     register_vnnlib(command)
     return parser
 
-_INPUT_ERRORS = (CliError, BoxError, ConditionError, NetworkError, QueryError, FileNotFoundError, ValueError)
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2), as every other input error."""
+
+    def error(self, message: str):
+        raise CliError(f"{message} (see {self.prog} --help)")
+
+
+# Every option value is checked here, once, with the same checks the Python API uses.
+_OPTION_CHECKS = (
+    ("time_limit", "--time-limit", check_seconds),
+    ("timeout", "--timeout", check_seconds),
+    ("threads", "--threads", check_threads),
+    ("max_regions", "--max-regions", lambda v, n: check_count(v, n, 1)),
+    ("workers", "--workers", lambda v, n: check_count(v, n, 0)),
+    ("samples", "--samples", lambda v, n: check_count(v, n, 1)),
+    ("seed", "--seed", lambda v, n: check_count(v, n, 0)),
+    ("tol", "--tol", check_tolerance),
+)
+
+# Commands whose long solves a first Ctrl-C stops, printing the answer so far.
+_STOPPABLE = ("fires", "reach", "range", "vnnlib")
+
+
+def _check_options(args) -> None:
+    for attribute, flag, check in _OPTION_CHECKS:
+        if hasattr(args, attribute):
+            setattr(args, attribute, check(getattr(args, attribute), flag))
+
+
+def _run(args) -> int:
+    """Run the parsed command; stdout already carries answers only (``args.out``)."""
+    _check_options(args)
+    limit_threads(getattr(args, "threads", 1))
+    args.stop = threading.Event()
+    previous = None
+    if args.command in _STOPPABLE and threading.current_thread() is threading.main_thread():
+        def on_interrupt(signum, frame):
+            if args.stop.is_set():
+                raise KeyboardInterrupt  # a second Ctrl-C: stop at once
+            args.stop.set()
+            print("milp: stopping (Ctrl-C again to stop at once)", file=sys.stderr)
+
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        code = int(args.run(args) or 0)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return 130 if args.stop.is_set() else code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code.
+
+    >>> # main(["fires", "model.onnx", "--box", "-5:5", "--layer", "1", "--neuron", "0", "--json"])
+    """
     argv = _join_values(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
-    except _INPUT_ERRORS as error:
+        args = build_parser().parse_args(argv)  # --help prints here, on stdout
+    except CliError as error:
         print(f"milp: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("milp: interrupted", file=sys.stderr)
-        return 130
+    with answers_on_stdout() as out:
+        args.out = out
+        try:
+            return _run(args)
+        except (InputError, OSError) as error:  # the user's input or files: one line
+            print(f"milp: error: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("milp: interrupted", file=sys.stderr)
+            return 130
+        except Exception as error:  # anything else is ours
+            if os.environ.get("MILP_TRACEBACK"):
+                traceback.print_exc(file=sys.stderr)
+            print(f"milp: internal error: {type(error).__name__}: {error} ({REPORT_HINT})", file=sys.stderr)
+            return 1

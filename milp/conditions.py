@@ -19,12 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
 from .network import Affine, Network
 
 __all__ = ["Condition", "ConditionError", "parse_conditions", "value_form", "evaluate"]
 
 
-class ConditionError(ValueError):
+class ConditionError(InputError):
     """A condition that cannot be parsed or names a value the network does not have."""
 
 

@@ -31,38 +31,56 @@ from typing import Iterable
 
 import numpy as np
 
+from .errors import InputError
 from .polytope import Region
 
-__all__ = ["RegionFile", "RegionWriter", "load_regions", "read_region_file", "write_json", "write_npz", "FORMAT", "VERSION"]
+__all__ = ["RegionFileError", "RegionFile", "RegionWriter", "load_regions", "read_region_file", "write_json", "write_npz", "FORMAT", "VERSION"]
 
 FORMAT = "milp-regions"
 VERSION = 1
 
 
+class RegionFileError(InputError):
+    """A region file that cannot be read or continued."""
+
+
 @dataclass(frozen=True)
 class RegionFile:
-    """A region file's content: ``header`` (dict), ``regions``, ``complete`` and ``stats`` (footer, or {})."""
+    """A region file's content: ``header`` (dict), ``regions``, ``complete`` and ``stats`` (footer, or {}).
+
+    ``damage`` says what was skipped when a ``.jsonl`` file has a bad line before its end (a torn
+    last line is a normal end and is not damage); the regions are then those before it.
+    """
 
     header: dict
     regions: tuple[Region, ...]
     complete: bool
     stats: dict
+    damage: str = ""
 
 
 def _journal(path: Path) -> Path:
     return path.with_name(path.name + ".part.jsonl")
 
 
-def _read_jsonl(path: Path) -> tuple[dict | None, list[dict], dict | None, int]:
-    """``(header, region dicts, footer, bytes of complete lines)``; a torn last line is ignored."""
-    header, regions, footer, good = None, [], None, 0
+def _read_jsonl(path: Path) -> tuple[dict | None, list[dict], dict | None, int, str]:
+    """``(header, region dicts, footer, bytes of good lines, damage)``.
+
+    Reading stops at the first line that is not a JSON object. A torn last line (a process
+    killed mid-write) is a normal end; a bad line with lines after it is damage, described
+    in the last element ("" when none).
+    """
+    header, regions, footer, good, damage = None, [], None, 0, ""
     with open(path, "rb") as f:
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                break  # torn write: the process died mid-line
+        for number, raw in enumerate(f, start=1):
             try:
-                item = json.loads(raw)
-            except json.JSONDecodeError:
+                item = json.loads(raw) if raw.endswith(b"\n") else None
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                item = None
+            if not isinstance(item, dict):
+                rest = sum(1 for _ in f)
+                if rest:  # not the last line: the file was damaged, not cut short
+                    damage = f"line {number} is not a JSON object; it and the {rest} line(s) after it were not read"
                 break
             good += len(raw)
             kind = item.get("type")
@@ -72,7 +90,7 @@ def _read_jsonl(path: Path) -> tuple[dict | None, list[dict], dict | None, int]:
                 regions.append(item)
             elif kind == "footer":
                 footer = item
-    return header, regions, footer, good
+    return header, regions, footer, good, damage
 
 
 def read_region_file(path) -> RegionFile:
@@ -81,24 +99,27 @@ def read_region_file(path) -> RegionFile:
     if not path.exists() and _journal(path).exists():
         path = _journal(path)
     if not path.exists():
-        raise FileNotFoundError(f"region file {str(path)!r} does not exist")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            header = json.loads(str(data["header"]))
-            stats = json.loads(str(data["stats"]))
-            complete = bool(data["complete"])
-            items = json.loads(str(data["regions_json"]))
-        return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, stats)
-    if path.suffix == ".json":
-        with open(path) as f:
-            doc = json.load(f)
-        header = {k: v for k, v in doc.items() if k not in ("regions", "complete", "stats")}
-        return RegionFile(header, tuple(Region.from_dict(r) for r in doc["regions"]), bool(doc.get("complete")), doc.get("stats", {}))
-    header, items, footer, _ = _read_jsonl(path)
+        raise RegionFileError(f"region file {str(path)!r} does not exist")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                header = json.loads(str(data["header"]))
+                stats = json.loads(str(data["stats"]))
+                complete = bool(data["complete"])
+                items = json.loads(str(data["regions_json"]))
+            return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, stats)
+        if path.suffix == ".json":
+            with open(path) as f:
+                doc = json.load(f)
+            header = {k: v for k, v in doc.items() if k not in ("regions", "complete", "stats")}
+            return RegionFile(header, tuple(Region.from_dict(r) for r in doc["regions"]), bool(doc.get("complete")), doc.get("stats", {}))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # JSONDecodeError is a ValueError
+        raise RegionFileError(f"{str(path)!r} is not a readable region file: {error}") from None
+    header, items, footer, _, damage = _read_jsonl(path)
     if header is None:
-        raise ValueError(f"{str(path)!r} is not a region file: no header line")
-    complete = bool(footer and footer.get("complete"))
-    return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, (footer or {}).get("stats", {}))
+        raise RegionFileError(f"{str(path)!r} is not a region file: no header line")
+    complete = bool(footer and footer.get("complete")) and not damage
+    return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, (footer or {}).get("stats", {}), damage)
 
 
 def load_regions(path) -> tuple[Region, ...]:
@@ -160,7 +181,7 @@ class RegionWriter:
     def __init__(self, path, header: dict, resume: bool = False):
         self.path = Path(path)
         if self.path.suffix not in (".jsonl", ".json", ".npz"):
-            raise ValueError(f"output {str(self.path)!r}: use a .jsonl, .json or .npz file name")
+            raise RegionFileError(f"output {str(self.path)!r}: use a .jsonl, .json or .npz file name")
         self.header = {"type": "header", "format": FORMAT, "version": VERSION, **header}
         self.stream_path = self.path if self.path.suffix == ".jsonl" else _journal(self.path)
         self.known: list[dict] = []
@@ -196,9 +217,9 @@ class RegionWriter:
             return
         if source is None:
             return
-        header, items, _, good = _read_jsonl(source)
+        header, items, _, good, _ = _read_jsonl(source)
         if header is None:
-            raise ValueError(f"cannot resume {str(source)!r}: it has no header line")
+            raise RegionFileError(f"cannot resume {str(source)!r}: it has no header line")
         self._check_header(header)
         self.known = [{k: v for k, v in r.items() if k != "type"} for r in items]
         # Drop the footer and any torn line, keep header and regions.
@@ -216,7 +237,7 @@ class RegionWriter:
         # a sliced run (header "slice") is resumed only on the same plane
         for key in ("model_sha256", "box", "conditions", "neurons", "tolerance", "slice"):
             if previous.get(key) != self.header.get(key):
-                raise ValueError(f"cannot resume: the file was made with another {key} ({previous.get(key)!r})")
+                raise RegionFileError(f"cannot resume: the file was made with another {key} ({previous.get(key)!r})")
 
     def _write_line(self, item: dict) -> None:
         self.file.write((json.dumps(item) + "\n").encode())

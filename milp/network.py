@@ -24,10 +24,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["Affine", "Network", "Trace", "NetworkError"]
 
 
-class NetworkError(ValueError):
+class NetworkError(InputError):
     """A network whose shapes or values are not valid."""
 
 

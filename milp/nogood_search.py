@@ -33,6 +33,7 @@ import scipy.sparse as sp
 from .bounds import Bounds
 from .box import Box
 from .conditions import Condition
+from .errors import InternalError
 from .formulation import affine_rows, build_milp, condition_rows
 from .highs_backend import HighsSolver, SolverOptions
 from .network import Network
@@ -128,13 +129,13 @@ def nogood_search(
     strict_rows, strict_lower, _ = condition_rows(model.layout, [x for x in conditions if x.strict])
 
     def add_margin_rows(m: float) -> np.ndarray:
-        first = solver.row_count
+        added = [np.zeros(0, dtype=int)]
         if unstable.size:
-            solver.add_rows(Z - sp.diags(m - lo) @ D, lo - c, np.full(unstable.size, np.inf))
-            solver.add_rows(Z - sp.diags(hi + m) @ D, np.full(unstable.size, -np.inf), -m - c)
+            added.append(solver.add_rows(Z - sp.diags(m - lo) @ D, lo - c, np.full(unstable.size, np.inf)))
+            added.append(solver.add_rows(Z - sp.diags(hi + m) @ D, np.full(unstable.size, -np.inf), -m - c))
         if strict_rows.shape[0]:
-            solver.add_rows(strict_rows, strict_lower + m, np.full(strict_rows.shape[0], np.inf))
-        return np.arange(first, solver.row_count)
+            added.append(solver.add_rows(strict_rows, strict_lower + m, np.full(strict_rows.shape[0], np.inf)))
+        return np.concatenate(added)
 
     scale = max(1.0, float(np.max(np.abs(np.concatenate([box.lower, box.upper])))))
     first_margin = float(margin if margin is not None else max(1e3 * tol, 1e-5 * scale))
@@ -155,7 +156,7 @@ def nogood_search(
         # still tell apart from 0, so faces of regions (z = 0 exactly) do not come back.
         nonlocal margin_rows
         if margin_rows.size:
-            solver.highs.deleteRows(margin_rows.size, margin_rows.astype(np.int32))
+            solver.delete_rows(margin_rows)
         margin_rows = add_margin_rows(final_margin)
 
     # Families: regions sharing their layer-0 pattern tile one convex cell of the first layer's
@@ -231,7 +232,7 @@ def nogood_search(
         pattern[unstable] = solution.values[columns] > 0.5
         key = pattern.tobytes()
         if key in seen:  # cannot happen while the cut holds; stop rather than loop
-            raise RuntimeError("the MILP returned a pattern that was already cut off")
+            raise InternalError("the no-good MILP returned a pattern that was already cut off")
         seen.add(key)
         region, labels = _region(network, box, conditions, pattern, tol, stats)
         if region is None:

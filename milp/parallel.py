@@ -48,10 +48,13 @@ import numpy as np
 from .bounds import Bounds
 from .box import Box
 from .conditions import Condition, parse_conditions, value_form
+from .errors import InputError
 from .network import Affine, Network
 from .nogood_search import nogood_search
+from .options import check_count, check_seconds, check_threads, check_tolerance
 from .polytope import Region, chebyshev_center, finish_region
 from .regions import METHODS
+from .runtime import prepare_worker
 from .split_search import SearchStats, _layer_map, _Node, local_source_maps, split_search
 from .tighten import pre_activation_bounds
 
@@ -72,7 +75,7 @@ __all__ = [
 SCHEDULERS = ("serial", "processes")
 
 
-class ParallelError(ValueError):
+class ParallelError(InputError):
     """A bad argument of the parallel enumeration (workers, scheduler, a subproblem id)."""
 
 
@@ -146,7 +149,7 @@ class SearchContext:
     """What every subproblem of one enumeration shares (sent to each worker once).
 
     ``tol`` is the Chebyshev radius (absolute, input units) at or below which a piece is not a
-    region; ``method`` is ``"tree"`` or ``"nogood"``.
+    region; ``method`` is ``"tree"`` or ``"nogood"``; ``threads`` the BLAS threads of each worker.
     """
 
     network: Network
@@ -155,6 +158,7 @@ class SearchContext:
     bounds: Bounds
     tol: float
     method: str = "tree"
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -405,6 +409,7 @@ def _install_context(context: SearchContext, hungry) -> None:
     # Ctrl-C reaches the whole process group: the parent handles it and ends the workers,
     # which would otherwise each print a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    prepare_worker(context.threads)
     _worker_context["context"] = context
     _worker_context["hungry"] = hungry
 
@@ -505,6 +510,9 @@ _DASK_POLL_SECONDS = 0.2
 
 def _run_on_dask(task, context, subproblem, budget, stop_at, hungry) -> SubproblemResult:
     """``task`` on a Dask worker, with ``hand_back`` reading the cluster-wide flag ``hungry`` (a ``distributed.Event``)."""
+    if not _worker_context.get("prepared"):  # once per worker process: quiet stdout, BLAS threads
+        prepare_worker(context.threads)
+        _worker_context["prepared"] = True
     last = [-math.inf, False]
 
     def hand_back() -> bool:
@@ -747,6 +755,7 @@ class ParallelSearch:
         """The summed search counters plus ``seconds``, ``method``, ``scheduler``, ``workers``, ``subproblems``
         (finished in this run), ``tasks``, ``retries`` and ``errors``."""
         out = _stats_of(self.stats)
+        del out["incomplete"]  # the file's and the summary's ``complete`` says it, once
         out["seconds"] = round(self.seconds, 6)
         out["method"] = self.context.method
         out["scheduler"] = self.scheduler if isinstance(self.scheduler, str) else "dask"
@@ -788,6 +797,7 @@ def parallel_regions(
     target: int | None = None,
     task: Callable = solve_subproblem,
     warmup: float | None = None,
+    threads: int = 1,
 ) -> ParallelSearch:
     """Every region of ``network`` over ``box`` where ``where`` holds (as :func:`milp.regions.regions`), computed
     by independent subproblems on ``workers`` (default ``os.cpu_count()``).
@@ -815,8 +825,10 @@ def parallel_regions(
         raise ParallelError(f"workers must be a positive integer, got {workers!r}")
     if split_after is not None and not split_after > 0:
         raise ParallelError(f"split_after must be a positive number of seconds or None, got {split_after!r}")
-    if time_limit is not None and not time_limit >= 0:
-        raise ParallelError(f"time_limit must be a non-negative number of seconds, got {time_limit!r}")
+    time_limit = check_seconds(time_limit)
+    max_regions = check_count(max_regions, "max_regions")
+    tol = check_tolerance(tol)
+    threads = check_threads(threads)
     scheduler = _scheduler_of(scheduler, workers)
     if isinstance(scheduler, str) and scheduler in SCHEDULERS and workers is None:
         workers = 1 if scheduler == "serial" else (os.cpu_count() or 1)
@@ -825,7 +837,7 @@ def parallel_regions(
     if not isinstance(bounds, Bounds):
         bounds = pre_activation_bounds(network, box, bounds)
     radius_tolerance = float(tol) * max(1.0, float(np.max(box.widths)))
-    context = SearchContext(network, box, conditions, bounds, radius_tolerance, method)
+    context = SearchContext(network, box, conditions, bounds, radius_tolerance, method, int(threads))
     done = [Subproblem.from_id(text) for text in done_subproblems]
     if warmup is not None and method == "tree" and not done and scheduler != "serial":
         todo = [Subproblem()]  # cut by the warm-up's unexplored nodes instead

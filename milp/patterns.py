@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import InputError
 from .box import Box
 from .conditions import parse_conditions
 from .network import Affine, Network
@@ -29,7 +30,7 @@ __all__ = ["PatternError", "LocalMaps", "local_affine_maps", "local_form", "patt
 CANCELLATION = 1e-12
 
 
-class PatternError(ValueError):
+class PatternError(InputError):
     """A pattern that does not fit the network (wrong length or characters)."""
 
 

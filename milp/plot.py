@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
+import sys
 import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .errors import InputError
 from .box import Box
 from .conditions import evaluate, parse_conditions
 from .network import Network
@@ -57,7 +60,7 @@ _LEGEND_LIMIT = 24
 _COLOR_BY = re.compile(r"^(pattern|h(\d+)|y(?:\[?(\d+)\]?)?)$")
 
 
-class PlotError(ValueError):
+class PlotError(InputError):
     """A picture that cannot be drawn: not 2 free inputs, regions without polygons, a bad option."""
 
 
@@ -446,19 +449,21 @@ def plot_region_file(
     seed: int = 0,
     load_model: Callable[[Path], Network] | None = None,
     model: str | None = None,
+    content=None,
 ):
     """The picture of a region file (``milp regions -o``): its regions over its box, and with
     ``samples`` a panel of sampled inputs where the file's conditions hold, on the left.
 
     ``load_model(path) -> Network`` reads the model named in the header (or ``model``); it is
     needed for ``samples`` and for ``color_by="h<L>"`` when the header records no ``widths``.
-    A header with a ``slice`` (a sliced run) is sampled on that plane. Returns the figure.
+    A header with a ``slice`` (a sliced run) is sampled on that plane; ``content`` (the file already
+    read by :func:`~milp.export.read_region_file`) saves reading it again. Returns the figure.
     """
     from .export import read_region_file
     from .slicing import parse_slice, slice_network
 
     path = Path(path)
-    content = read_region_file(path)
+    content = content if content is not None else read_region_file(path)
     header = content.header
     box = _header_box(header)
     free = _free_inputs(box)
@@ -528,16 +533,21 @@ def cmd_plot(args) -> int:
 
     if Path(args.output).suffix.lower() not in (".png", ".svg"):
         raise CliError(f"output {args.output!r}: use a .png or .svg file name")
-    if args.samples is not None and args.samples < 1:
-        raise CliError(f"--samples must be at least 1, got {args.samples}")
 
     def load(path: Path) -> Network:
         return load_model(str(path))[0]
 
+    from .export import read_region_file
+
+    content = read_region_file(args.regionfile)
+    if content.damage:
+        print(f"milp: warning: {args.regionfile}: {content.damage}; only the {len(content.regions)} regions before it are drawn "
+              f"(milp regions ... -o {args.regionfile} --resume repairs the file)", file=sys.stderr)
     figure = plot_region_file(args.regionfile, args.samples, args.color_by, args.legend, args.title,
-                              seed=args.seed, load_model=load, model=args.model)
+                              seed=args.seed, load_model=load, model=args.model, content=content)
     save_figure(figure, args.output)
-    print(f"written to {args.output}")
+    payload = {"output": args.output, "regions": len(content.regions), "complete": content.complete, "damage": content.damage or None}
+    print(json.dumps(payload) if args.json else f"written to {args.output}", file=args.out)
     return 0
 
 
@@ -555,4 +565,5 @@ def register_cli(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     p.add_argument("--title", default=None, help="title of the regions panel (default: the count and the conditions)")
     p.add_argument("--model", default=None, metavar="FILE", help="the model file, when it is not where the region file's header says")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
+    p.add_argument("--json", action="store_true", help='print one JSON object: {"output", "regions", "complete", "damage"}')
     p.set_defaults(run=cmd_plot)

@@ -35,12 +35,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import ConvexHull, HalfspaceIntersection, QhullError
 
 from .box import Box
+from .highs_backend import PolytopeLp
 from .conditions import evaluate, parse_conditions
 from .network import Affine, Network
 from .patterns import (  # re-exported: the polytope API has always offered them
@@ -72,57 +72,10 @@ __all__ = [
 DEFAULT_TOLERANCE = 1e-7
 # Distances below this (times the box scale) are zero for vertices, edges and facets.
 GEOMETRY_TOLERANCE = 1e-9
-_INF = highspy.kHighsInf
 
 
 class PolytopeError(PatternError):
     """A pattern, point or region description that does not fit the network or the box."""
-
-
-# ------------------------------------------------------------------ LPs
-class _LinearProgram:
-    """``max c . x`` subject to ``A x <= b`` and ``lower <= x <= upper``: one silent, one-thread HiGHS model changed in place.
-
-    Every LP of this module goes through this class.
-    """
-
-    def __init__(self, A: np.ndarray, b: np.ndarray, lower: np.ndarray, upper: np.ndarray):
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        h.setOptionValue("presolve", "off")  # small LPs: presolve costs more than it saves
-        h.setOptionValue("primal_feasibility_tolerance", 1e-9)
-        h.setOptionValue("dual_feasibility_tolerance", 1e-9)
-        k, n = A.shape
-        h.addVars(n, np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64))
-        if k:
-            csr = sp.csr_matrix(A)
-            h.addRows(k, np.full(k, -_INF), np.asarray(b, dtype=np.float64), csr.nnz,
-                      csr.indptr[:-1].astype(np.int32), csr.indices.astype(np.int32), csr.data.astype(np.float64))
-        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
-        self.highs = h
-        self.columns = np.arange(n, dtype=np.int32)
-
-    def set_row_upper(self, row: int, upper: float) -> None:
-        self.highs.changeRowBounds(int(row), -_INF, float(upper))
-
-    def set_column_bounds(self, column: int, lower: float, upper: float) -> None:
-        self.highs.changeColBounds(int(column), float(lower), float(upper))
-
-    def maximize(self, c: np.ndarray) -> tuple[float, np.ndarray | None] | None:
-        """``(optimum, x)``; ``(inf, None)`` when unbounded (or, unproved, infeasible); None when infeasible.
-        Any other outcome raises RuntimeError."""
-        h = self.highs
-        h.changeColsCost(self.columns.size, self.columns, np.asarray(c, dtype=np.float64))
-        h.run()
-        status = h.getModelStatus()
-        if status == highspy.HighsModelStatus.kOptimal:
-            return float(h.getInfo().objective_function_value), np.array(h.getSolution().col_value)
-        if status == highspy.HighsModelStatus.kInfeasible:
-            return None
-        if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
-            return math.inf, None
-        raise RuntimeError(f"HiGHS could not solve a polytope LP: {h.modelStatusToString(status)}")
 
 
 def _free_mask(free_mask, d: int) -> np.ndarray:
@@ -167,8 +120,8 @@ def chebyshev_center(A, b, free_mask=None, radius_cap: float | None = None) -> t
     cap = float(radius_cap) if radius_cap is not None else 1.0 + float(np.max(np.abs(bn[ball]), initial=0.0))
     with_radius = np.hstack([An, ball.astype(np.float64)[:, None]])
     has_ball = bool(np.any(free))
-    lower = np.append(np.full(d, -_INF), 0.0)
-    lp = _LinearProgram(with_radius, bn, lower, np.append(np.full(d, _INF), cap if has_ball else 0.0))
+    lower = np.append(np.full(d, -np.inf), 0.0)
+    lp = PolytopeLp(with_radius, bn, lower, np.append(np.full(d, np.inf), cap if has_ball else 0.0))
     objective = np.zeros(d + 1)
     objective[d] = 1.0
     for _ in range(3):
@@ -352,7 +305,7 @@ def _facets_by_lp(N: np.ndarray, c: np.ndarray, rows: np.ndarray, tol: float) ->
     """
     f = N.shape[1]
     rows = _touching_box(N, c, rows, tol)
-    lp = _LinearProgram(N[rows], c[rows], np.full(f, -_INF), np.full(f, _INF))
+    lp = PolytopeLp(N[rows], c[rows], np.full(f, -np.inf), np.full(f, np.inf))
     active = np.ones(rows.size, dtype=bool)
     if rows.size > 4 * f:
         extremes = [lp.maximize(sign * unit) for unit in np.eye(f) for sign in (1.0, -1.0)]
@@ -361,14 +314,14 @@ def _facets_by_lp(N: np.ndarray, c: np.ndarray, rows: np.ndarray, tol: float) ->
             lower = -np.array([e[0] for e in extremes[1::2]])
             active = _reach(N[rows], lower, upper) >= c[rows] - tol
             for position in np.flatnonzero(~active):
-                lp.set_row_upper(position, _INF)
+                lp.set_row_upper(position, np.inf)
     kept = []
     for position in np.flatnonzero(active):
         row = rows[position]
         lp.set_row_upper(position, c[row] + 1.0)
         found = lp.maximize(N[row])
         if found is not None and found[1] is not None and found[0] <= c[row] + tol:
-            lp.set_row_upper(position, _INF)
+            lp.set_row_upper(position, np.inf)
         else:
             kept.append(row)  # a facet (or an empty polytope: keep it)
             lp.set_row_upper(position, c[row])

@@ -7,14 +7,14 @@ solver point that fails the check is polished by an LP over its activation regio
 still fails, the answer is ``unknown``, never a guess. A time limit gives ``unknown`` with
 the best bounds known.
 
-Tolerances: at a checked point, a non-strict condition ``e >= 0`` holds when
-``e >= -1e-9 (1 + scale)`` in float64, a strict one ``e > 0`` when ``e > 1e-9 (1 + scale)``
-(``scale``: the magnitude of the terms of ``e``), so that rounding never decides a strict one. "Never fires" and "unsat" for strict
-conditions are decided at the solver's resolution: the proved maximum is ``<= 1e-9``.
+Tolerances (:mod:`milp.tolerances`): a witness's conditions are re-checked in float64 with a
+margin of ``1e-9 (1 + scale)``; "never fires" and "unsat" for strict conditions are decided at
+the solver's resolution, when the proved maximum is at most ``1e-8 (1 + |bound|)``.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -25,12 +25,16 @@ from scipy.optimize import linprog
 
 from .bounds import Bounds, bound_affine
 from .box import Box
+from .deadline import NO_DEADLINE, Deadline
+from .errors import InputError
+from .options import check_seconds
 from .conditions import Condition, parse_conditions, value_form
 from .formulation import MilpModel, affine_row, build_milp, condition_rows
-from .highs_backend import HighsSolver, Solution, SolverOptions
+from .highs_backend import HighsSolver, Solution, SolverOptions, Status
 from .network import Affine, Network
 from .patterns import local_form, pattern_constraints
 from .tighten import pre_activation_bounds
+from .tolerances import REFERENCE_TOLERANCE, condition_tolerance, proves_not_positive
 from .branch import BranchStats, Frontier, SubProblem, ascent_candidates, best_split, open_subproblem, smear_split, split
 
 __all__ = [
@@ -47,14 +51,9 @@ __all__ = [
 
 Reference = Callable[[np.ndarray], np.ndarray]
 
-# A proved maximum at or below this is "not positive" (see the module docstring).
-DECISION_TOLERANCE = 1e-9
-# Relative tolerance for a non-strict condition at a witness, and for a reference model's agreement.
-CONDITION_TOLERANCE = 1e-9
-REFERENCE_TOLERANCE = 1e-4  # float32 models: onnxruntime agrees with float64 to ~1e-6 relative
 
 
-class QueryError(ValueError):
+class QueryError(InputError):
     """A query that cannot be asked (unknown layer or neuron, wrong box, ...)."""
 
 
@@ -164,8 +163,8 @@ class RangeResult:
 
 
 # ------------------------------------------------------------------ checks
-def _tolerance(value_scale: float) -> float:
-    return CONDITION_TOLERANCE * (1.0 + value_scale)
+def _limit_reason(deadline: Deadline) -> str:
+    return "stopped on request" if deadline.stopped else "time limit reached"
 
 
 def check_point(
@@ -190,10 +189,10 @@ def check_point(
         e = condition.expression
         slack = float(e.apply(values)[0, 0])
         scale = float(sum(np.abs(w).sum() * np.abs(values[s]).max(initial=0.0) for s, w in e.terms) + abs(e.bias[0]))
-        if condition.strict and not slack > _tolerance(scale):
+        if condition.strict and not slack > condition_tolerance(scale):
             # a margin of a few ulps is rounding, not a proof that the strict inequality holds
             return False, f"{condition.text!r} does not hold strictly ({slack:.3g})"
-        if not condition.strict and slack < -_tolerance(scale):
+        if not condition.strict and slack < -condition_tolerance(scale):
             return False, f"{condition.text!r} fails by {-slack:.3g}"
     if reference is not None:
         expected = trace.output[0]
@@ -209,14 +208,6 @@ def _clip(box: Box, x: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ helpers
-def _deadline(time_limit: float | None) -> float | None:
-    return None if time_limit is None else time.perf_counter() + float(time_limit)
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.perf_counter())
-
-
 def _pattern_lp_polish(
     network: Network,
     box: Box,
@@ -271,11 +262,11 @@ def _solve_checked(
     conditions: Sequence[Condition],
     maximize: bool,
     reference: Reference | None,
-    deadline: float | None,
+    deadline: Deadline,
     options: SolverOptions,
 ) -> tuple[Solution, np.ndarray | None, str]:
     """Solve, then check the point (polishing it by an LP when the raw point fails)."""
-    solution = solver.solve(time_limit=_remaining(deadline))
+    solution = solver.solve(deadline)
     if not solution.has_point:
         return solution, None, ""
     x = _clip(box, solution.values[model.layout.input])
@@ -317,7 +308,7 @@ SPLITTERS = {"best": best_split, "smear": smear_split}
 OPTIMALITY_TOLERANCE = 1e-7
 
 
-def _prepare(network: Network, box: Box, bounds: Bounds | str, deadline: float | None) -> Bounds:
+def _prepare(network: Network, box: Box, bounds: Bounds | str, deadline: Deadline) -> Bounds:
     box.check_dim(network.input_dim)
     if isinstance(bounds, Bounds):
         return bounds
@@ -345,7 +336,7 @@ def _pyomo_maximum(network, box, form, bounds, solver, reference, deadline) -> M
     re-evaluated by a float64 forward pass (and the reference model), attains the claimed optimum."""
     from .pyomo_backend import solve_pyomo
 
-    remaining = None if deadline is None else max(1e-3, deadline - time.perf_counter())
+    remaining = None if deadline.remaining() is None else max(1e-3, deadline.remaining())
     result = solve_pyomo(network, box, form, True, bounds, solver=solver, time_limit=remaining)
     if result.status != "optimal" or result.x is None or result.objective is None:
         return Maximum("unknown", None, None, None, 1, 1)
@@ -368,7 +359,7 @@ def maximize(
     *,
     bounds: Bounds | str = "symbolic",
     options: SolverOptions = SolverOptions(),
-    deadline: float | None = None,
+    deadline: Deadline = NO_DEADLINE,
     reference: Reference | None = None,
     split_inputs: bool | None = None,
     splitter: str = "best",
@@ -402,7 +393,7 @@ def maximize(
 
     consider(open_subproblem(network, box, forms))
     while len(frontier):
-        if deadline is not None and time.perf_counter() > deadline:
+        if deadline.expired():
             upper = max(frontier.peek_upper(), leaf_upper, best_value)
             return Maximum("unknown", best_value if best_x is not None else None, best_x, upper, stats.subproblems, stats.milp_calls)
         sub = frontier.pop()
@@ -438,6 +429,7 @@ def fires(
     bounds: Bounds | str = "symbolic",
     options: SolverOptions = SolverOptions(),
     time_limit: float | None = None,
+    stop: threading.Event | None = None,
     reference: Reference | None = None,
     split_inputs: bool | None = None,
     solver: str | None = None,
@@ -450,7 +442,7 @@ def fires(
     >>> # result.status in ("fires", "never", "unknown"); result.maximum; result.witness
     """
     started = time.perf_counter()
-    deadline = _deadline(time_limit if time_limit is not None else options.time_limit)
+    deadline = Deadline.after(check_seconds(time_limit if time_limit is not None else options.time_limit), stop)
     box.check_dim(network.input_dim)
     if not 0 <= layer < len(network.widths):
         raise QueryError(f"there is no ReLU layer {layer}: the network has {len(network.widths)} (0..{len(network.widths) - 1})")
@@ -468,7 +460,7 @@ def fires(
     value = found.value if x is not None else None
     if value is not None and value > 0:
         status = "fires"
-    elif found.status == "optimal" and found.upper_bound is not None and found.upper_bound <= DECISION_TOLERANCE * (1 + abs(found.upper_bound)):
+    elif found.status == "optimal" and proves_not_positive(found.upper_bound):
         status = "never"
     else:
         status = "unknown"
@@ -498,10 +490,10 @@ def _milp_reach(network, box, bounds, conditions, reference, deadline, options) 
         return "sat", x, ""
     if solution.status == "infeasible":
         return "unsat", None, ""
-    if strict and solution.status == "optimal" and solution.bound is not None and solution.bound <= DECISION_TOLERANCE:
-        return "unsat", None, f"the strict conditions hold nowhere (largest margin {solution.bound:.3g})"
-    if solution.status in ("time_limit", "feasible"):
-        return "unknown", None, "time limit reached"
+    if strict and solution.status == Status.OPTIMAL and proves_not_positive(solution.bound):
+        return "unsat", None, f"the strict conditions hold nowhere (largest margin {solution.bound:.3g}, within the solver's tolerance of 0)"
+    if solution.status in (Status.TIME_LIMIT, Status.FEASIBLE, Status.INTERRUPTED):
+        return "unknown", None, _limit_reason(deadline)
     return "unknown", None, why or f"solver status {solution.status}"
 
 
@@ -517,6 +509,7 @@ def reach(
     bounds: Bounds | str = "symbolic",
     options: SolverOptions = SolverOptions(),
     time_limit: float | None = None,
+    stop: threading.Event | None = None,
     reference: Reference | None = None,
     samples: int = 1000,
     seed: int = 0,
@@ -531,7 +524,7 @@ def reach(
     >>> # reach(net, parse_box("-1:1,-1:1,0:0.5"), ["y[0] - y[1] >= 0.2"]).status
     """
     started = time.perf_counter()
-    deadline = _deadline(time_limit if time_limit is not None else options.time_limit)
+    deadline = Deadline.after(check_seconds(time_limit if time_limit is not None else options.time_limit), stop)
     box.check_dim(network.input_dim)
     conditions = parse_conditions(network, conditions)
     if not conditions:
@@ -591,8 +584,8 @@ def reach(
     if answer is not None:
         return answer
     while len(frontier):
-        if deadline is not None and time.perf_counter() > deadline:
-            return done("unknown", reason="time limit reached", by="splitting")
+        if deadline.expired():
+            return done("unknown", reason=_limit_reason(deadline), by="splitting")
         sub = frontier.pop()
         if sub.bounds.unstable_count <= LEAF_UNSTABLE or not np.any(sub.box.widths > 1e-9 * (1 + np.max(box.widths))):
             stats.milp_calls += 1
@@ -623,6 +616,7 @@ def output_range(
     bounds: Bounds | str = "symbolic",
     options: SolverOptions = SolverOptions(),
     time_limit: float | None = None,
+    stop: threading.Event | None = None,
     reference: Reference | None = None,
     split_inputs: bool | None = None,
     solver: str | None = None,
@@ -634,7 +628,7 @@ def output_range(
     >>> # output_range(net, parse_box("-1:1", 2)).outputs[0].max
     """
     started = time.perf_counter()
-    deadline = _deadline(time_limit if time_limit is not None else options.time_limit)
+    deadline = Deadline.after(check_seconds(time_limit if time_limit is not None else options.time_limit), stop)
     box.check_dim(network.input_dim)
     indices = list(range(network.output_dim)) if outputs is None else [int(i) for i in outputs]
     for i in indices:

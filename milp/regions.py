@@ -26,6 +26,7 @@ from .box import Box
 from .conditions import Condition, parse_conditions
 from .network import Network
 from .nogood_search import nogood_search
+from .options import OptionError, check_count, check_seconds, check_tolerance
 from .polytope import Region, finish_region, region_of_point
 from .split_search import RawRegion, SearchStats, split_search
 from .tighten import pre_activation_bounds
@@ -55,7 +56,10 @@ class RegionSearch:
         skip_patterns: Iterable[str],
     ):
         if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+            raise OptionError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+        tol = check_tolerance(tol)
+        max_regions = check_count(max_regions, "max_regions")
+        time_limit = check_seconds(time_limit)
         self.network, self.box, self.conditions, self.method = network, box, tuple(conditions), method
         self.bounds = bounds
         self.tol = tol
@@ -103,6 +107,7 @@ class RegionSearch:
 
     def stats_dict(self) -> dict:
         out = asdict(self.stats)
+        del out["incomplete"]  # the file's and the summary's ``complete`` says it, once
         out["seconds"] = round(self.seconds, 6)
         out["method"] = self.method
         return out

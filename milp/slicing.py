@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
 from .network import Affine, Network
 
 __all__ = ["Slice", "SliceError", "parse_slice", "slice_network", "SLICE_HELP"]
@@ -40,7 +41,7 @@ SLICE_HELP = (
 _UNIT = re.compile(r"^e(\d+)$")
 
 
-class SliceError(ValueError):
+class SliceError(InputError):
     """A plane that cannot slice the network: bad text, wrong lengths, or parallel directions."""
 
 

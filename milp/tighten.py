@@ -10,13 +10,14 @@ uses the tightest bounds of the layers below it.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import numpy as np
 
 from .bounds import Bounds, interval_bounds, symbolic_bounds
 from .box import Box
+from .deadline import NO_DEADLINE, Deadline
+from .errors import InputError
 from .formulation import affine_rows, build_milp
 from .highs_backend import HighsSolver, SolverOptions
 from .network import Network
@@ -40,12 +41,11 @@ def lp_tightened_bounds(
     box: Box,
     base: Bounds | None = None,
     options: SolverOptions = SolverOptions(presolve=False),
-    deadline: float | None = None,
+    deadline: Deadline = NO_DEADLINE,
 ) -> Bounds:
     """Tighten ``base`` (symbolic bounds by default) with two LPs per unstable neuron.
 
-    Stops tightening (keeping the sound bounds it has) when ``deadline`` (a
-    ``time.perf_counter()`` value) passes.
+    Stops tightening (keeping the sound bounds it has) when ``deadline`` expires.
     """
     base = base if base is not None else symbolic_bounds(network, box)
     lower = [np.array(a, dtype=float) for a in base.lower]
@@ -54,7 +54,7 @@ def lp_tightened_bounds(
         unstable = np.flatnonzero((lower[layer] < 0) & (upper[layer] > 0))
         if layer == 0 or unstable.size == 0:
             continue  # layer 0 is affine in x: symbolic bounds are already exact
-        if deadline is not None and time.perf_counter() > deadline:
+        if deadline.expired():
             break
         sub = _truncated(network, layer)
         sub_bounds = Bounds(tuple(lower[:layer]), tuple(upper[:layer]), "lp")
@@ -83,7 +83,7 @@ def pre_activation_bounds(
     box: Box,
     method: str = "lp",
     options: SolverOptions = SolverOptions(presolve=False),
-    deadline: float | None = None,
+    deadline: Deadline = NO_DEADLINE,
 ) -> Bounds:
     """Per-neuron pre-activation bounds by ``interval``, ``symbolic`` or ``lp`` (symbolic, then LP-tightened)."""
     box.check_dim(network.input_dim)
@@ -93,4 +93,4 @@ def pre_activation_bounds(
         return symbolic_bounds(network, box)
     if method == "lp":
         return lp_tightened_bounds(network, box, symbolic_bounds(network, box), options, deadline)
-    raise ValueError(f"unknown bound method {method!r}: choose one of {', '.join(BOUND_METHODS)}")
+    raise InputError(f"unknown bound method {method!r}: choose one of {', '.join(BOUND_METHODS)}")

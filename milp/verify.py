@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import threading
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -50,11 +51,14 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import InputError
 from .bounds import Bounds
 from .box import Box
+from .deadline import Deadline
 from .conditions import Condition
 from .highs_backend import SolverOptions
 from .network import Affine, Network
+from .tolerances import REFERENCE_TOLERANCE
 from .vnnlib import VnnlibError, VnnlibProperty, check_counterexample, read_vnnlib, write_counterexample
 
 __all__ = ["Verdict", "VerifyError", "verify", "register_cli", "cmd_vnnlib", "RESULTS"]
@@ -68,11 +72,9 @@ RESULTS = ("sat", "unsat", "timeout", "unknown", "error")
 _MARGIN = 1e-9
 # The competition accepts a counterexample whose output meets the rows up to this.
 COUNTEREXAMPLE_TOLERANCE = 1e-4
-# A reference model agrees with the float64 network up to this (float32 models).
-REFERENCE_TOLERANCE = 1e-4
 
 
-class VerifyError(ValueError):
+class VerifyError(InputError):
     """A property that does not fit the network, or a bad argument to :func:`verify`."""
 
 
@@ -482,14 +484,14 @@ class _Search:
 
     # -------------------------------------------------- clock
     def out_of_time(self) -> bool:
-        return self.deadline is not None and time.perf_counter() >= self.deadline
+        return self.deadline.expired()
 
     def check_time(self) -> None:
         if self.out_of_time():
             raise _OutOfTime()
 
     def remaining(self) -> float | None:
-        return None if self.deadline is None else max(0.0, self.deadline - time.perf_counter())
+        return self.deadline.remaining()
 
     # -------------------------------------------------- candidates
     def confirm(self, group: _Group, x: np.ndarray) -> bool:
@@ -723,7 +725,7 @@ class _Search:
                 expression = Affine(tuple((s, -(c @ m)[None, :]) for s, m in output.terms), np.array([group.rhs[r] - c @ output.bias]))
                 conditions.append(Condition(expression, False, f"row {r}"))
             self.counters.milp_calls += 1
-            options = SolverOptions(time_limit=self.remaining())
+            options = SolverOptions()
             status, x, why = _milp_reach(self.network, box, bounds, conditions, self.reference, self.deadline, options)
             if status == "sat":
                 if not self.confirm(group, x):
@@ -799,10 +801,12 @@ def verify(
     reference: Reference | None = None,
     seed: int = 0,
     settings: _Settings = _Settings(),
+    stop: threading.Event | None = None,
 ) -> Verdict:
     """Decide whether the property's unsafe set is reachable: a :class:`Verdict`.
 
-    ``timeout`` (seconds, None for none) bounds the whole call; ``reference`` evaluates the
+    ``timeout`` (seconds, None for none) bounds the whole call; setting ``stop`` ends it early
+    (``unknown``, "stopped on request"); ``reference`` evaluates the
     original model (e.g. ``importers.OnnxReference``) on a batch ``(n, input_dim)`` and must
     confirm every counterexample; ``seed`` makes the random search repeatable.
 
@@ -818,7 +822,7 @@ def verify(
         )
     if timeout is not None and not (timeout > 0):
         raise VerifyError(f"timeout must be a positive number of seconds, got {timeout}")
-    deadline = None if timeout is None else started + float(timeout)
+    deadline = Deadline.after(timeout, stop)
     search = _Search(network, prop, reference, deadline, np.random.default_rng(seed), settings)
     groups = _groups(prop)
 
@@ -838,6 +842,8 @@ def verify(
     except _Found as found:
         return verdict("sat", found.x, found.y)
     except _OutOfTime:
+        if deadline.stopped:
+            return verdict("unknown", reason="stopped on request")
         return verdict("timeout", reason="time limit reached")
     if undecided:
         why = "sub-boxes that neither bounds nor the MILP could close"
@@ -861,7 +867,7 @@ def cmd_vnnlib(args) -> int:
             prop = read_vnnlib(prop_path, network.input_dim, network.output_dim)
         except VnnlibError as error:
             raise CliError(f"{args.property}: {error}") from None
-        verdict = verify(network, prop, timeout=args.timeout, reference=reference, seed=args.seed)
+        verdict = verify(network, prop, timeout=args.timeout, reference=reference, seed=args.seed, stop=args.stop)
     except Exception:
         if args.results:
             Path(args.results).write_text("error\n")
@@ -869,10 +875,7 @@ def cmd_vnnlib(args) -> int:
     text = verdict.counterexample_text()
     if args.results:
         Path(args.results).write_text(text + "\n")
-    if args.json:
-        print(json.dumps({**verdict.to_json()}))
-    else:
-        print(text)
+    print(json.dumps(verdict.to_json()) if args.json else text, file=args.out)
     return 0
 
 
@@ -885,4 +888,6 @@ def register_cli(command: Callable[[str, str], argparse.ArgumentParser]) -> None
     p.add_argument("--results", default=None, metavar="FILE", help="also write the answer to FILE in the competition's format")
     p.add_argument("--json", action="store_true", help='print one JSON object: {"result", "counterexample", "seconds", ...}')
     p.add_argument("--seed", type=int, default=0, help="seed of the random search (default 0)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="threads for numpy's BLAS (default 1; more helps only when nothing else runs)")
     p.set_defaults(run=cmd_vnnlib)

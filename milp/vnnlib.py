@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from .box import Box
 
 __all__ = [
@@ -67,7 +68,7 @@ __all__ = [
 MAX_DISJUNCTS = 10_000
 
 
-class VnnlibError(ValueError):
+class VnnlibError(InputError):
     """A VNN-LIB text outside the supported subset, malformed, or inconsistent with a network."""
 
 

@@ -1,0 +1,51 @@
+"""Every numerical tolerance of the project, each explained once.
+
+A verdict is exact *at a stated resolution*: floating point and the LP/MILP solver's own
+feasibility tolerances make anything finer meaningless. The rules:
+
+* **Witness acceptance** (:data:`CONDITION_TOLERANCE`): at a point re-checked in float64,
+  a non-strict condition ``e >= 0`` holds when ``e >= -1e-9 (1 + scale)``, a strict one
+  ``e > 0`` when ``e > 1e-9 (1 + scale)`` (``scale``: the magnitude of the terms of ``e``),
+  so that rounding never decides a strict inequality.
+* **Decisions from a proved bound** (:data:`DECISION_TOLERANCE`): "never fires" and "unsat"
+  for a strict condition are decided when the solver's proved maximum is at most
+  ``1e-8 (1 + |bound|)``. HiGHS accepts a MILP point whose rows are violated by up to its
+  feasibility tolerance (``mip_feasibility_tolerance``, 1e-8 as we set it), so an optimum it
+  reports may exceed the true one by that much: a maximum of exactly 0 can come back as
+  ``1.35e-9`` (highspy 1.16 does so on the design notes' toy). A threshold below the
+  solver's tolerance would turn such proofs into ``unknown``.
+* **Solver feasibility** (:data:`SOLVER_FEASIBILITY`): what HiGHS is asked for.
+* **Reference agreement** (:data:`REFERENCE_TOLERANCE`): a float32 ONNX model agrees with
+  the float64 network to about 1e-6 relative; 1e-4 absolute + relative is the check.
+* **Region radius** (:data:`REGION_TOLERANCE`): a pattern is a region when its Chebyshev
+  ball has a radius above ``1e-7 * max(1, widest box side)``.
+* **Inactive at zero**: a neuron with ``z == 0`` counts as inactive (phase 0) everywhere.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CONDITION_TOLERANCE",
+    "DECISION_TOLERANCE",
+    "SOLVER_FEASIBILITY",
+    "REFERENCE_TOLERANCE",
+    "REGION_TOLERANCE",
+    "condition_tolerance",
+    "proves_not_positive",
+]
+
+CONDITION_TOLERANCE = 1e-9
+SOLVER_FEASIBILITY = 1e-8
+DECISION_TOLERANCE = SOLVER_FEASIBILITY
+REFERENCE_TOLERANCE = 1e-4
+REGION_TOLERANCE = 1e-7
+
+
+def condition_tolerance(scale: float) -> float:
+    """The slack a checked condition is allowed (non-strict) or must exceed (strict)."""
+    return CONDITION_TOLERANCE * (1.0 + scale)
+
+
+def proves_not_positive(upper_bound: float | None) -> bool:
+    """Does a solver's proved upper bound show the quantity is never positive (at the solver's resolution)?"""
+    return upper_bound is not None and upper_bound <= DECISION_TOLERANCE * (1.0 + abs(upper_bound))

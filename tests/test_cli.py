@@ -1,0 +1,288 @@
+"""The command line as a user meets it: stdout carries exactly the answer, bad input gets one line and
+exit code 2, bugs say they are bugs (exit 1), Ctrl-C stops a long solve with the answer so far (exit 130)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import highspy
+import numpy as np
+import pytest
+
+from importers import save_onnx
+from milp import cli
+from milp.errors import SolverStatusError
+from milp.highs_backend import _MODEL_STATUS, Status, model_status
+from milp.runtime import THREAD_VARIABLES, answers_on_stdout, limit_threads
+from nets import random_mlp
+from test_queries import un_relu_toy
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "MPLBACKEND": "Agg"}
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """The design notes' toy (2 inputs, ReLU layers of 3 and 3, 3 outputs), its regions and a property."""
+    folder = tmp_path_factory.mktemp("cli")
+    model = folder / "toy.onnx"
+    save_onnx(un_relu_toy(), model, dtype=np.float32)
+    prop = folder / "toy.vnnlib"
+    prop.write_text(
+        "(declare-const X_0 Real)\n(declare-const X_1 Real)\n"
+        "(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n(declare-const Y_2 Real)\n"
+        "(assert (>= X_0 -5))\n(assert (<= X_0 5))\n(assert (>= X_1 -5))\n(assert (<= X_1 5))\n"
+        "(assert (>= Y_0 2.0))\n"
+    )
+    zones = folder / "zones.jsonl"
+    run = _milp("regions", model, "--box", "-5:5", "--where", "y[0] > 0", "-o", zones, "--quiet")
+    assert run.returncode == 0, run.stderr
+    return folder, model, prop, zones
+
+
+def _milp(*argv, entry=("-m", "milp"), timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *entry, *map(str, argv)], capture_output=True, text=True, env=ENV,
+                          timeout=timeout, stdin=subprocess.DEVNULL, cwd=ROOT)
+
+
+# ------------------------------------------------------------------ stdout is the answer
+COMMANDS = {
+    "info": lambda f, m, p, z: ["info", m, "--box", "-5:5"],
+    "fires": lambda f, m, p, z: ["fires", m, "--box", "-5:5", "--layer", "1", "--neuron", "0"],
+    "reach": lambda f, m, p, z: ["reach", m, "--box", "-5:5", "--where", "y[0] > 1.3"],
+    "range": lambda f, m, p, z: ["range", m, "--box", "-5:5"],
+    "regions": lambda f, m, p, z: ["regions", m, "--box", "-5:5", "--where", "y[0] > 0", "-o", f / "r.jsonl"],
+    "regions-workers": lambda f, m, p, z: ["regions", m, "--box", "-5:5", "-o", f / "w.jsonl", "--workers", "2"],
+    "vnnlib": lambda f, m, p, z: ["vnnlib", m, p, "--timeout", "30"],
+    "plot": lambda f, m, p, z: ["plot", z, "-o", f / "z.png"],
+}
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_json_stdout_is_exactly_one_object(toy, name):
+    """The whole of stdout parses as one JSON object: no banner or log line of any library slips in."""
+    run = _milp(*COMMANDS[name](*toy), "--json")
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)  # raises on anything before or after the object
+    assert isinstance(answer, dict)
+    assert run.stdout.strip().count("\n") == 0
+
+
+def test_console_script_and_human_output_carry_only_the_answer(toy):
+    """``python -m milp`` and the ``milp`` script print the answer lines and nothing else on stdout."""
+    folder, model, _, _ = toy
+    run = _milp("fires", model, "--box", "-5:5", "--layer", "1", "--neuron", "0")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == "can neuron 0 of ReLU layer 1 fire? yes"
+    assert all(line.split(":")[0] in ("can neuron 0 of ReLU layer 1 fire? yes", "max pre-activation", "witness", "seconds")
+               for line in run.stdout.splitlines())
+    script = Path(sys.executable).with_name("milp")
+    if script.exists():
+        done = subprocess.run([str(script), "range", str(model), "--box", "-5:5", "--json"], capture_output=True, text=True, env=ENV)
+        assert done.returncode == 0 and json.loads(done.stdout)["outputs"][0]["max"] == pytest.approx(1.2825317, abs=1e-6)
+
+
+def test_guard_sends_c_level_and_child_output_to_stderr():
+    """Inside the guard, writes to file descriptor 1 (as C libraries make) and child processes go to stderr."""
+    code = (
+        "import os, subprocess, sys\n"
+        "from milp.runtime import answers_on_stdout\n"
+        "with answers_on_stdout() as out:\n"
+        "    os.write(1, b'c-level noise\\n')\n"
+        "    print('python noise')\n"
+        "    subprocess.run([sys.executable, '-c', 'print(\"child noise\")'])\n"
+        "    print('the answer', file=out)\n"
+        "print('after')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "the answer\nafter\n"
+    assert "c-level noise" in run.stderr and "python noise" in run.stderr and "child noise" in run.stderr
+
+
+def test_guard_restores_stdout_for_the_caller(capfd):
+    """After the guard, descriptor 1 is stdout again (a program embedding main() keeps its stdout)."""
+    with answers_on_stdout() as out:
+        os.write(1, b"noise\n")
+        print("answer", file=out)
+    os.write(1, b"mine\n")
+    captured = capfd.readouterr()
+    assert captured.out == "answer\nmine\n" and "noise" in captured.err
+
+
+# ------------------------------------------------------------------ bad input: one line, exit 2
+BAD = [
+    (["fires", "{m}", "--box", "-5:5", "--layer", "1", "--neuron", "0", "--time-limit", "-1"], "--time-limit"),
+    (["fires", "{m}", "--box", "-5:5", "--layer", "1", "--neuron", "0", "--time-limit", "nan"], "--time-limit"),
+    (["reach", "{m}", "--box", "-5:5", "--where", "y[0] > 1", "--time-limit", "-1"], "--time-limit"),
+    (["range", "{m}", "--box", "-5:5", "--time-limit", "inf"], "--time-limit"),
+    (["regions", "{m}", "--box", "-5:5", "--time-limit", "-1"], "--time-limit"),
+    (["fires", "{m}", "--box", "-5:5", "--layer", "1", "--neuron", "0", "--threads", "-3"], "--threads"),
+    (["regions", "{m}", "--box", "-5:5", "--threads", "0"], "--threads"),
+    (["regions", "{m}", "--box", "-5:5", "--tol", "-1"], "--tol"),
+    (["regions", "{m}", "--box", "-5:5", "--max-regions", "0"], "--max-regions"),
+    (["regions", "{m}", "--box", "-5:5", "--workers", "-1"], "--workers"),
+    (["vnnlib", "{m}", "{p}", "--timeout", "-1"], "--timeout"),
+    (["plot", "{z}", "-o", "{f}/x.png", "--samples", "0"], "--samples"),
+    (["fires", "{m}", "--layer", "1", "--neuron", "0"], "box is required"),
+    (["fires", "{m}", "--box", "5:-5", "--layer", "1", "--neuron", "0"], "inverted"),
+    (["fires", "{m}", "--box", "-1:1,-1:1,-1:1", "--layer", "1", "--neuron", "0"], "3 intervals"),
+    (["fires", "{m}", "--box", "-5:5", "--layer", "1", "--neuron", "7"], "no neuron 7"),
+    (["fires", "{m}", "--box", "-5:5", "--layer", "4", "--neuron", "0"], "no ReLU layer 4"),
+    (["fires", "{m}", "--box", "-5:5", "--layer", "x", "--neuron", "0"], "--layer"),
+    (["reach", "{m}", "--box", "-5:5", "--where", "q[0] > 1"], "q[0]"),
+    (["range", "{f}/missing.onnx", "--box", "-5:5"], "does not exist"),
+    (["range", "{f}/sigmoid.onnx", "--box", "-5:5"], "Sigmoid"),
+    (["range", "{f}/nan.onnx", "--box", "-5:5"], "non-finite"),
+    (["regions", "{m}", "--box", "-5:5", "-o", "{f}/x.txt"], ".jsonl"),
+    (["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_models(toy):
+    from onnx import helper
+
+    from nets import onnx_file
+
+    folder = toy[0]
+    onnx_file(folder / "sigmoid.onnx", [helper.make_node("Sigmoid", ["x"], ["y"], name="squash")], {}, [1, 2], [1, 2])
+    weights = np.array([[np.nan, 1.0], [1.0, 1.0]], dtype=np.float32)
+    onnx_file(folder / "nan.onnx", [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], {"W": weights}, [1, 2], [1, 2])
+    return toy
+
+
+@pytest.mark.parametrize("argv,needle", BAD, ids=[" ".join(a[:1] + a[2:])[:60] for a, _ in BAD])
+def test_bad_input_is_one_line_and_exit_2(bad_models, argv, needle, capsys):
+    """Each bad input: exit code 2, nothing on stdout, one line on stderr that names the problem."""
+    folder, model, prop, zones = bad_models
+    argv = [a.format(m=model, p=prop, z=zones, f=folder) for a in argv]
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("milp: error: "), captured.err
+    assert needle in lines[0]
+
+
+def test_max_regions_one_lists_exactly_one(toy, capsys):
+    """--max-regions N stops after N regions (and says incomplete)."""
+    folder, model, _, _ = toy
+    assert cli.main(["regions", str(model), "--box", "-5:5", "--max-regions", "1", "--json", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["regions"] == 1 and summary["complete"] is False
+    assert "incomplete" not in summary["stats"]  # the summary's "complete" says it once
+
+
+def test_plot_of_a_damaged_file_warns_and_resume_repairs_it(toy, tmp_path, capsys):
+    """A region file with a corrupt middle line: plot draws what comes before, warns on stderr, and --resume completes it."""
+    folder, model, _, zones = toy
+    lines = zones.read_text().splitlines(keepends=True)
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text("".join(lines[:3] + ["{not json\n"] + lines[3:]))
+    capsys.readouterr()
+    assert cli.main(["plot", str(damaged), "-o", str(tmp_path / "d.png"), "--json"]) == 0
+    captured = capsys.readouterr()
+    answer = json.loads(captured.out)
+    assert answer["regions"] == 2 and answer["complete"] is False and "line 4" in answer["damage"]
+    assert "warning" in captured.err and "line 4" in captured.err and "--resume" in captured.err
+    assert cli.main(["regions", str(model), "--box", "-5:5", "--where", "y[0] > 0", "-o", str(damaged), "--resume", "--quiet"]) == 0
+    capsys.readouterr()
+    assert cli.main(["plot", str(damaged), "-o", str(tmp_path / "d.png"), "--json"]) == 0
+    repaired = json.loads(capsys.readouterr().out)
+    assert repaired == {"output": str(tmp_path / "d.png"), "regions": 7, "complete": True, "damage": None}
+
+
+# ------------------------------------------------------------------ internal errors: exit 1, named a bug
+def test_internal_error_says_it_is_a_bug(toy, monkeypatch, capsys):
+    """An exception that is not an input error exits 1 with a message that calls it a bug, not the user's fault."""
+    folder, model, _, _ = toy
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("an invariant broke")
+
+    monkeypatch.setattr(cli, "output_range", broken)
+    assert cli.main(["range", str(model), "--box", "-5:5"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "internal error" in err[0] and "bug" in err[0] and "an invariant broke" in err[0]
+
+
+def test_every_highs_status_is_mapped_or_named():
+    """Each HiGHS model status either maps to one of ours or raises an error naming it; none becomes a silent unknown."""
+
+    class Fake:
+        def __init__(self, raw):
+            self.raw = raw
+
+        def getModelStatus(self):
+            return self.raw
+
+        def modelStatusToString(self, raw):
+            return f"text of {raw.name}"
+
+    for raw in highspy.HighsModelStatus.__members__.values():
+        if raw in _MODEL_STATUS:
+            assert isinstance(model_status(Fake(raw)), Status)
+        else:
+            with pytest.raises(SolverStatusError, match=raw.name):
+                model_status(Fake(raw))
+    assert model_status(Fake(highspy.HighsModelStatus.kTimeLimit), has_point=True) is Status.FEASIBLE
+    assert model_status(Fake(highspy.HighsModelStatus.kTimeLimit)) is Status.TIME_LIMIT
+
+
+# ------------------------------------------------------------------ threads
+def test_limit_threads_holds_here_and_in_child_processes(monkeypatch):
+    """BLAS pools of this process are held to the count, and child processes inherit it through the environment."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    for name in THREAD_VARIABLES:
+        monkeypatch.setenv(name, "7")
+    with threadpoolctl.threadpool_limits(limits=None):  # restores this process's pools afterwards
+        limit_threads(1)
+        assert all(pool["num_threads"] == 1 for pool in threadpoolctl.threadpool_info())
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"],
+                           capture_output=True, text=True)
+    assert child.stdout.split() == ["1", "1"]
+
+
+# ------------------------------------------------------------------ Ctrl-C
+@pytest.fixture(scope="module")
+def hard_model(tmp_path_factory):
+    """A 10-64x4-1 random MLP over [-1,1]^10: its exact maximum takes HiGHS minutes, one long MILP."""
+    path = tmp_path_factory.mktemp("hard") / "hard.onnx"
+    save_onnx(random_mlp(np.random.default_rng(5), [10, 64, 64, 64, 64, 1]), path, dtype=np.float64)
+    return path
+
+
+@pytest.mark.parametrize("command", ["range", "fires", "reach"])
+def test_ctrl_c_stops_a_long_solve_with_the_answer_so_far(hard_model, command):
+    """SIGINT during a long HiGHS solve: the answer (unknown, with proved bounds) comes within a second or two, exit 130."""
+    extra = {
+        "range": ["--output", "0"],
+        "fires": ["--layer", "3", "--neuron", "0"],
+        "reach": ["--where", "y[0] >= 50000"],
+    }[command]
+    process = subprocess.Popen([sys.executable, "-m", "milp", command, str(hard_model), "--box", "-1:1", *extra, "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+    time.sleep(4.0)  # imports, bounds, and well into the MILP
+    assert process.poll() is None, process.communicate()
+    sent = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    waited = time.perf_counter() - sent
+    assert process.returncode == 130, err
+    answer = json.loads(out)
+    assert waited < 3.0, waited
+    if command == "range":
+        o = answer["outputs"][0]
+        assert o["status"] == "unknown" and o["max_bound"] is not None
+    elif command == "fires":
+        assert answer["status"] == "unknown"
+    else:
+        assert answer["status"] == "unknown"
