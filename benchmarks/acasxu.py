@@ -1,4 +1,4 @@
-"""Run the VNN-COMP ACAS Xu benchmark (or part of it) through :func:`milp.verify.verify`.
+"""Run the VNN-COMP ACAS Xu benchmark (or part of it) through :func:`milp.search.verify.verify`.
 
 Reads ``instances.csv`` in the benchmark folder (rows: onnx path, vnnlib path, timeout in
 seconds, paths relative to the folder), answers each instance with its own time limit and
@@ -103,8 +103,8 @@ def run_instance(instance: Instance, timeout: float | None, seed: int) -> Row:
     started = time.perf_counter()
     try:
         from importers import OnnxReference, load_onnx
-        from milp.verify import verify
-        from milp.vnnlib import read_vnnlib
+        from milp.search.verify import verify
+        from milp.io.vnnlib import read_vnnlib
 
         network = load_onnx(instance.onnx)
         reference = OnnxReference(instance.onnx)
@@ -146,7 +146,7 @@ def summary(rows: list[Row], wall: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Run the ACAS Xu VNN-COMP benchmark (instances.csv) through milp.verify; write a CSV and print a summary.",
+        description="Run the ACAS Xu VNN-COMP benchmark (instances.csv) through milp.search.verify; write a CSV and print a summary.",
         epilog=(
             "data: folder if given, else $MILP_BENCHMARKS/acasxu, else ../shared/benchmarks/acasxu beside the checkout\n"
             f"(here: {data.root() / 'acasxu'})\n\n"

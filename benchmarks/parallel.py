@@ -3,8 +3,8 @@
 On ACAS Xu 1_1 over the property-3 box (shrunk around its centre by ``--shrink``, so that a
 run takes seconds to minutes rather than the ~12 minutes of the whole box), it runs:
 
-* the single-process engine (:func:`milp.regions.regions`), the reference;
-* :func:`milp.parallel.parallel_regions` in-process (``serial``: the cost of cutting and re-splitting);
+* the single-process engine (:func:`milp.regions`), the reference;
+* :func:`milp.enumeration.parallel.parallel_regions` in-process (``serial``: the cost of cutting and re-splitting);
 * the local process pool with 1 and 2 workers;
 * a local Dask cluster (2 worker processes, one thread each), cluster start-up timed apart;
 
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from milp import Box
-from milp.parallel import parallel_regions, simulate_makespan
-from milp.regions import regions
+from milp.enumeration.parallel import parallel_regions, simulate_makespan
+from milp.enumeration.engines import regions
 
 import data  # benchmarks/data.py: where the benchmark data is
 

@@ -20,11 +20,11 @@ import time
 import numpy as np
 
 from milp import Box, Network
-from milp.conditions import value_form
-from milp.network import Affine
-from milp.pyomo_backend import solve_pyomo
-from milp.queries import fires, output_range
-from milp.tighten import BOUND_METHODS, pre_activation_bounds
+from milp.core.conditions import value_form
+from milp.core.network import Affine
+from milp.solvers.pyomo import solve_pyomo
+from milp.search.queries import fires, output_range
+from milp.search.tighten import BOUND_METHODS, pre_activation_bounds
 
 import data  # benchmarks/data.py: where the benchmark data is
 

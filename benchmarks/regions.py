@@ -18,8 +18,8 @@ import time
 import numpy as np
 
 from milp import Box, Network, parse_box
-from milp.network import Affine
-from milp.regions import regions
+from milp.core.network import Affine
+from milp.enumeration.engines import regions
 
 import data  # benchmarks/data.py: where the benchmark data is
 

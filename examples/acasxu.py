@@ -9,11 +9,11 @@ data the example says where it looked and stops.
 
 For one network and one property it prints
 
-* the range of each output over the property's input box (:func:`milp.queries.output_range`):
+* the range of each output over the property's input box (:func:`milp.search.queries.output_range`):
   exact, with the inputs attaining it, or, when the time limit per output runs out, the proved
   bounds;
-* the verdict: :func:`milp.verify.verify` (``sat`` with a counterexample checked by onnxruntime,
-  ``unsat`` proved, or ``timeout``), or, where that module is absent, :func:`milp.queries.reach`
+* the verdict: :func:`milp.search.verify.verify` (``sat`` with a counterexample checked by onnxruntime,
+  ``unsat`` proved, or ``timeout``), or, where that module is absent, :func:`milp.search.queries.reach`
   on each disjunct of the property's unsafe set (``unsat`` for every disjunct means the
   property holds).
 
@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from importers import OnnxReference, load_onnx
-from milp.queries import output_range, reach
-from milp.vnnlib import read_vnnlib
+from milp.search.queries import output_range, reach
+from milp.io.vnnlib import read_vnnlib
 
 HERE = Path(__file__).resolve().parent
 NETWORK = "ACASXU_run2a_2_1_batch_2000.onnx"
@@ -57,14 +57,14 @@ def _row_condition(row: np.ndarray, rhs: float) -> str:
 
 
 def _verdict(network, prop, reference, timeout: float) -> tuple[str, np.ndarray | None, str]:
-    """``(result, counterexample or None, how)``: milp.verify when it exists, else reach per disjunct."""
+    """``(result, counterexample or None, how)``: milp.search.verify when it exists, else reach per disjunct."""
     try:
-        verify = getattr(importlib.import_module("milp.verify"), "verify")
+        verify = getattr(importlib.import_module("milp.search.verify"), "verify")
     except (ImportError, AttributeError):
         verify = None
     if verify is not None:
         verdict = verify(network, prop, timeout=timeout, reference=reference)
-        return verdict.result, verdict.x, "milp.verify.verify"
+        return verdict.result, verdict.x, "milp.search.verify.verify"
     deadline = time.perf_counter() + timeout
     results = []
     for disjunct in prop.disjuncts:
@@ -72,9 +72,9 @@ def _verdict(network, prop, reference, timeout: float) -> tuple[str, np.ndarray 
         remaining = max(deadline - time.perf_counter(), 1e-3)
         answer = reach(network, disjunct.box, conditions, time_limit=remaining, reference=reference)
         if answer.status == "sat":
-            return "sat", answer.witness, "milp.queries.reach per disjunct"
+            return "sat", answer.witness, "milp.search.queries.reach per disjunct"
         results.append(answer.status)
-    return ("unsat" if all(r == "unsat" for r in results) else "unknown"), None, "milp.queries.reach per disjunct"
+    return ("unsat" if all(r == "unsat" for r in results) else "unknown"), None, "milp.search.queries.reach per disjunct"
 
 
 def main(out_dir=None, network_file: str = NETWORK, property_file: str = PROPERTY, range_seconds: float = 8.0,

@@ -4,7 +4,7 @@ Two up-projection / ReLU / down-projection blocks as in the design notes' chaine
 spaces: ``x (2) -> relu(U1 x + b1) (10) -> D (2) -> relu(U2 . + b2) (10) = y``. Weights are
 random normals; the example walks seeds 0, 1, 2, ... and takes the first network whose output
 feature ``y[0]`` provably never fires in ``[-4, 4]^2`` but does fire somewhere in ``[-6, 6]^2``
-(both decided exactly by :func:`milp.queries.fires`). Then it shows the two sides:
+(both decided exactly by :func:`milp.search.queries.fires`). Then it shows the two sides:
 
 * sampling 20,000 points of ``[-4, 4]^2`` finds no firing input (and cannot: the MILP proved it),
   so someone probing the usual range would call ``y[0]`` a dead feature;
@@ -24,9 +24,9 @@ import numpy as np
 from scipy.optimize import linprog
 
 from milp import Network, parse_box
-from milp.plot import new_figure, plot_regions, save_figure
-from milp.queries import fires
-from milp.regions import regions
+from milp.viz.plot import new_figure, plot_regions, save_figure
+from milp.search.queries import fires
+from milp.enumeration.engines import regions
 
 HERE = Path(__file__).resolve().parent
 INNER, OUTER = "-4:4", "-6:6"

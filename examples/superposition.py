@@ -6,7 +6,7 @@ vectors on a wheel (angles ``2 pi k / 6``) and the bias is negative (``-0.6``, j
 ``-cos(2 pi / 6) = -0.5``, so a feature's own latent vector silences its neighbours).
 
 The question lives in the latent space: the network ``h -> relu(W^T h + b)`` on a 2-D latent
-``h`` in the box ``[-1.2, 1.2]^2``. Can each feature fire (:func:`milp.queries.fires`, exact), and
+``h`` in the box ``[-1.2, 1.2]^2``. Can each feature fire (:func:`milp.search.queries.fires`, exact), and
 where? As in the notes, the latent space drawn is the hexagon spanned by the feature vectors
 (the columns of ``W``), given to the enumeration as six linear conditions. The latent zones
 are the regions of this one-layer network there, each labelled by the set of features that
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from milp import Network, parse_box
-from milp.plot import new_figure, plot_latent_zones, save_figure
-from milp.queries import fires, reach
-from milp.regions import region_containing, regions
+from milp.viz.plot import new_figure, plot_latent_zones, save_figure
+from milp.search.queries import fires, reach
+from milp.enumeration.engines import region_containing, regions
 
 HERE = Path(__file__).resolve().parent
 FEATURES = 6

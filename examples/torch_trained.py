@@ -4,9 +4,9 @@ Trains ``2 -> 16 -> 16 -> 1`` (ReLU) for a few seconds on two interleaved half-m
 seed, full-batch Adam), imports it with :func:`importers.from_torch` (checked against torch),
 and asks over the box ``[-2.5, 2.5]^2``:
 
-* which of the 32 hidden neurons can fire at all (:func:`milp.queries.fires`; a neuron that
+* which of the 32 hidden neurons can fire at all (:func:`milp.search.queries.fires`; a neuron that
   never fires is dead weight over the whole box, not just on the data);
-* the exact range of the logit ``y[0]`` (:func:`milp.queries.output_range`);
+* the exact range of the logit ``y[0]`` (:func:`milp.search.queries.output_range`);
 * every activation region, and the regions where the network says "upper moon" (``y[0] > 0``).
 
 Run ``python examples/torch_trained.py``; it writes ``torch_trained.png`` beside itself and the
@@ -22,9 +22,9 @@ import numpy as np
 
 from importers import from_torch
 from milp import parse_box
-from milp.plot import new_figure, plot_regions, save_figure
-from milp.queries import fires, output_range
-from milp.regions import regions
+from milp.viz.plot import new_figure, plot_regions, save_figure
+from milp.search.queries import fires, output_range
+from milp.enumeration.engines import regions
 
 HERE = Path(__file__).resolve().parent
 BOX = "-2.5:2.5"

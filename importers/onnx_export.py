@@ -1,4 +1,4 @@
-"""Write a :class:`milp.network.Network` as an ONNX model (Gemm, MatMul, Add and Relu only)."""
+"""Write a :class:`milp.core.network.Network` as an ONNX model (Gemm, MatMul, Add and Relu only)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from milp.network import Network
+from milp.core.network import Network
 
 from .onnx_loader import INPUT_NAMES_KEY, OUTPUT_NAMES_KEY
 from .reference import ModelImportError

@@ -1,4 +1,4 @@
-"""Load an ONNX model into a :class:`milp.network.Network`.
+"""Load an ONNX model into a :class:`milp.core.network.Network`.
 
 The graph is walked symbolically. Every tensor is either a constant (a numpy array) or
 an :class:`_Expr`, an affine function of the network's sources; ``Relu`` of an affine
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from milp.network import Affine, Network, NetworkError
+from milp.core.network import Affine, Network, NetworkError
 
 from .reference import ModelImportError, OnnxReference, as_box, check_against, tolerance_for
 
@@ -158,7 +158,7 @@ class _Expr:
 
 
 class _Builder:
-    """The ReLU layers created so far; sources are numbered as in :mod:`milp.network`."""
+    """The ReLU layers created so far; sources are numbered as in :mod:`milp.core.network`."""
 
     def __init__(self, input_shape: tuple[int, ...]) -> None:
         self.input_dim = int(np.prod(input_shape, dtype=np.int64))
@@ -550,7 +550,7 @@ def load_onnx(path, box=None, check: bool = True, samples: int = 256, seed: int 
     The model needs one floating-point input (a symbolic batch axis 0 is allowed) and one
     output; inputs and outputs are flattened in C order. With ``check`` the network is
     compared with onnxruntime on ``samples`` random inputs (uniform in ``box`` — a
-    :class:`milp.box.Box`, a ``(lower, upper)`` pair or box text — else standard normal).
+    :class:`milp.core.box.Box`, a ``(lower, upper)`` pair or box text — else standard normal).
     Raises :class:`ModelImportError` naming every unsupported node, for an unreadable
     file, for non-finite weights, and when the check fails.
     """

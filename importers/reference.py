@@ -1,6 +1,6 @@
 """Independent evaluators of an imported model, and the import check built on them.
 
-An imported :class:`~milp.network.Network` is only trusted after it agrees with the
+An imported :class:`~milp.core.network.Network` is only trusted after it agrees with the
 framework that defines the model: :class:`OnnxReference` runs the ONNX file in
 onnxruntime, :class:`TorchReference` runs a copy of the torch module. Both map a batch
 ``x`` of shape ``(n, input_dim)`` to ``y`` of shape ``(n, output_dim)`` in float64, so
@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import copy
 import os
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from milp.errors import InputError
+from milp.core.errors import InputError
 
-from milp.box import Box, parse_box
-from milp.network import Network
+from milp.core.box import Box, parse_box
+from milp.core.network import Network
 
 __all__ = ["ModelImportError", "OnnxReference", "TorchReference", "check_against", "tolerance_for"]
 
@@ -195,3 +196,18 @@ def check_against(
             f"output {j} is {y[i, j]:.9g} but the reference gives {y_ref[i, j]:.9g} "
             f"(difference {error[i, j]:.3g}, allowed {tolerance * scale:.3g})"
         )
+
+
+def load_model(path, box: Box | None = None, check: bool = True) -> tuple[Network, "OnnxReference"]:
+    """A model file as ``(network, reference)``: the float64 network and the original model
+    (onnxruntime on the file) that re-checks every witness. Only ONNX files are read here;
+    torch modules go through :func:`importers.from_torch`.
+    """
+    from .onnx_loader import load_onnx
+
+    file = Path(path)
+    if not file.exists():
+        raise ModelImportError(f"model file {str(path)!r} does not exist")
+    if file.suffix.lower() != ".onnx":
+        raise ModelImportError(f"model file {str(path)!r}: only .onnx files are read here (use importers.from_torch for torch modules)")
+    return load_onnx(file, box=box, check=check), OnnxReference(file)

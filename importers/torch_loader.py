@@ -1,4 +1,4 @@
-"""Turn a torch module into a :class:`milp.network.Network`.
+"""Turn a torch module into a :class:`milp.core.network.Network`.
 
 Supported modules (in eval-mode semantics): ``nn.Sequential`` (nested too), ``nn.Linear``,
 ``nn.ReLU``, ``nn.Flatten`` (of a ``(batch, features)`` input), ``nn.Identity``,
@@ -14,7 +14,7 @@ import functools
 
 import numpy as np
 
-from milp.network import Network
+from milp.core.network import Network
 
 from .onnx_loader import _Builder, _Expr
 from .reference import ModelImportError, TorchReference, as_box, check_against, tolerance_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper, save_model
 
-from milp.network import Affine, Network
+from milp.core.network import Affine, Network
 
 
 def random_mlp(rng: np.random.Generator, sizes, output_relu: bool = False) -> Network:

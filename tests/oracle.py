@@ -1,6 +1,6 @@
 """Independent brute-force truth about tiny ReLU networks, for the tests.
 
-This module shares no code with the engine: from a :class:`milp.network.Network` it reads
+This module shares no code with the engine: from a :class:`milp.core.network.Network` it reads
 only the raw weights (``input_dim``, ``relu_layers[l].terms`` / ``.bias``,
 ``output.terms`` / ``.bias``) and solves its own LPs with ``scipy.optimize.linprog``
 (HiGHS). It is slow on purpose and meant for networks of up to ~20 neurons.
@@ -23,7 +23,7 @@ Definitions (the engine is held to the same ones):
   in x are computed in float64 and rounding noise is taken at face value.
 
 Conditions are given either as objects with ``.expression`` (a one-row form with ``.terms``
-and ``.bias`` over sources, like :class:`milp.conditions.Condition`) and ``.strict``, or as
+and ``.bias`` over sources, like :class:`milp.core.conditions.Condition`) and ``.strict``, or as
 ``(form, strict)`` pairs; the condition is ``form >= 0``, or ``form > 0`` when strict.
 
 Limits: regions thinner than the tolerance are not listed, so :func:`exact_max` and

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from milp.bounds import Bounds, BoundsError, bound_affine, interval_bounds, output_bounds, symbolic_bounds
-from milp.box import Box, BoxError
-from milp.network import Affine, Network
+from milp.bounds.propagate import Bounds, BoundsError, bound_affine, interval_bounds, output_bounds, symbolic_bounds
+from milp.core.box import Box, BoxError
+from milp.core.network import Affine, Network
 
 METHODS = {"interval": interval_bounds, "symbolic": symbolic_bounds}
 

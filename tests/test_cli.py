@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 
 from importers import save_onnx
+import milp.search.queries
 from milp import cli
-from milp.errors import SolverStatusError
-from milp.highs_backend import _MODEL_STATUS, Status, model_status
-from milp.runtime import THREAD_VARIABLES, answers_on_stdout, limit_threads
+from milp.core.errors import SolverStatusError
+from milp.solvers.highs import _MODEL_STATUS, Status, model_status
+from milp.core.runtime import THREAD_VARIABLES, answers_on_stdout, limit_threads
 from nets import random_mlp
 from test_queries import un_relu_toy
 
@@ -92,7 +93,7 @@ def test_guard_sends_c_level_and_child_output_to_stderr():
     """Inside the guard, writes to file descriptor 1 (as C libraries make) and child processes go to stderr."""
     code = (
         "import os, subprocess, sys\n"
-        "from milp.runtime import answers_on_stdout\n"
+        "from milp.core.runtime import answers_on_stdout\n"
         "with answers_on_stdout() as out:\n"
         "    os.write(1, b'c-level noise\\n')\n"
         "    print('python noise')\n"
@@ -208,7 +209,7 @@ def test_internal_error_says_it_is_a_bug(toy, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("an invariant broke")
 
-    monkeypatch.setattr(cli, "output_range", broken)
+    monkeypatch.setattr(milp.search.queries, "output_range", broken)
     assert cli.main(["range", str(model), "--box", "-5:5"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "internal error" in err[0] and "bug" in err[0] and "an invariant broke" in err[0]

@@ -13,8 +13,8 @@ import pytest
 import oracle
 from milp import Network, parse_box, parse_conditions
 from milp import cli
-from milp.plot import shoelace_area
-from milp.regions import regions
+from milp.viz.plot import shoelace_area
+from milp.enumeration.engines import regions
 from test_queries import un_relu_toy
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -136,7 +136,7 @@ def test_acasxu(tmp_path):
     if not (root / "onnx" / example.NETWORK).exists():
         pytest.skip(f"ACAS Xu data not found at {root}")
     from importers import OnnxReference
-    from milp.vnnlib import read_vnnlib
+    from milp.io.vnnlib import read_vnnlib
 
     facts = example.main(out_dir=tmp_path, range_seconds=4.0, outputs=[3], verify_seconds=60.0)
     reference = OnnxReference(root / "onnx" / example.NETWORK)

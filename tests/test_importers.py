@@ -12,8 +12,8 @@ from onnx import TensorProto, helper
 import importers
 from importers import ModelImportError, OnnxReference, load_onnx, save_onnx
 from importers.reference import check_against
-from milp.box import Box
-from milp.network import Network
+from milp.core.box import Box
+from milp.core.network import Network
 from nets import onnx_file, random_mlp, random_residual
 
 from conftest import ACASXU, ACASXU_SKIP  # $MILP_BENCHMARKS/acasxu, else ../shared/benchmarks/acasxu

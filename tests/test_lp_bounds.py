@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 
 import oracle
 from milp import Box, parse_conditions
-from milp.bounds import Bounds, interval_bounds, symbolic_bounds
-from milp.conditions import value_form
-from milp.network import Affine, Network
-from milp.queries import fires, reach
-from milp.tighten import lp_tightened_bounds, pre_activation_bounds
+from milp.bounds.propagate import Bounds, interval_bounds, symbolic_bounds
+from milp.core.conditions import value_form
+from milp.core.network import Affine, Network
+from milp.search.queries import fires, reach
+from milp.search.tighten import lp_tightened_bounds, pre_activation_bounds
 from nets import random_mlp, random_residual
 
 # Only float64 rounding is forgiven: 1e-9 relative to the bound (absolute below magnitude 1).

@@ -16,8 +16,8 @@ import math
 import numpy as np
 import pytest
 
-from milp.conditions import parse_conditions, value_form
-from milp.network import Affine, Network
+from milp.core.conditions import parse_conditions, value_form
+from milp.core.network import Affine, Network
 from oracle import (
     OracleError,
     affine_maps,

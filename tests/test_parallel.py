@@ -16,9 +16,10 @@ import pytest
 import oracle
 from importers import save_onnx
 from milp import parse_box, parse_conditions
-from milp.cli import main
-from milp.export import read_region_file
-from milp.parallel import (
+from milp.cli.main import main
+from milp.io.regionfiles import read_region_file
+from milp.core.options import OptionError
+from milp.enumeration.parallel import (
     ParallelError,
     Subproblem,
     SubproblemDone,
@@ -28,8 +29,8 @@ from milp.parallel import (
     simulate_makespan,
     solve_subproblem,
 )
-from milp.regions import regions
-from milp.tighten import pre_activation_bounds
+from milp.enumeration.engines import regions
+from milp.search.tighten import pre_activation_bounds
 from nets import random_mlp
 
 
@@ -237,12 +238,12 @@ def test_time_limit_marks_the_parallel_list_incomplete():
 def test_bad_arguments_are_refused():
     net, box = deep_net()
     for kwargs in [dict(workers=0), dict(workers=1.5), dict(split_after=0), dict(method="simplex"), dict(scheduler="  ")]:
-        with pytest.raises(ParallelError):
+        with pytest.raises((ParallelError, OptionError)):
             parallel_regions(net, box, **kwargs)
 
 
 def test_cost_model_schedules_leftovers_after_their_parent():
-    from milp.parallel import TaskRecord
+    from milp.enumeration.parallel import TaskRecord
 
     tasks = [TaskRecord("a", None, 4.0, 1, False), TaskRecord("b", None, 1.0, 1, True), TaskRecord("c", "a", 2.0, 1, True)]
     assert simulate_makespan(tasks, 1) == pytest.approx(7.0)

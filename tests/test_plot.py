@@ -12,20 +12,20 @@ import pytest
 import oracle
 from importers import save_onnx
 from milp import Box, parse_box, parse_conditions
-from milp import cli
-from milp.network import Network
-from milp.plot import (
+from milp.cli import main as cli_main
+from milp.cli.main import build_parser
+from milp.core.network import Network
+from milp.viz.plot import (
     PlotError,
     plot_latent_zones,
     plot_region_file,
     plot_regions,
     plot_samples,
-    register_cli,
     save_figure,
     shoelace_area,
 )
-from milp.regions import regions
-from milp.slicing import Slice, SliceError, parse_slice, slice_network
+from milp.enumeration.engines import regions
+from milp.core.slicing import Slice, SliceError, parse_slice, slice_network
 from nets import random_mlp, random_residual
 from test_queries import un_relu_toy
 from test_regions import chained_net
@@ -175,7 +175,7 @@ def test_latent_zones_are_labelled_by_active_features():
 @pytest.fixture
 def milp_main(monkeypatch):
     """The real CLI (it registers the plot command itself)."""
-    return cli.main
+    return cli_main
 
 
 @pytest.fixture
@@ -234,7 +234,7 @@ def test_cli_plot_errors_are_one_line(toy_zones, milp_main, tmp_path, capsys):
 
 
 def test_cli_registers_plot_and_the_header_names_the_axes(milp_main, tmp_path):
-    assert "plot" in cli.build_parser().format_help()
+    assert "plot" in build_parser().format_help()
     net = Network.mlp([(np.array([[1.0, -1.0], [0.5, 2.0], [-1.0, 0.3]]), np.array([0.2, -0.1, 0.4])),
                        (np.array([[1.0, -2.0, 0.5]]), np.array([0.1]))], input_names=("speed", "angle"))
     model = tmp_path / "named.onnx"
@@ -368,7 +368,7 @@ def test_axis_aligned_slice_equals_fixing_the_other_inputs():
 
 
 def test_region_file_of_a_sliced_run_is_sampled_on_its_plane(tmp_path):
-    from milp.export import RegionWriter
+    from milp.io.regionfiles import RegionWriter
 
     net = random_mlp(np.random.default_rng(6), [3, 5, 2])
     model = tmp_path / "three.onnx"

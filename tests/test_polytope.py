@@ -11,22 +11,13 @@ from scipy.optimize import linprog
 
 import oracle
 from milp import Box, parse_conditions
-from milp.conditions import evaluate
-from milp.network import Affine, Network
-from milp.patterns import PatternError
-from milp.polytope import (
-    PolytopeError,
-    Region,
-    build_region,
-    chebyshev_center,
-    finish_region,
-    local_affine_maps,
-    local_form,
-    pattern_constraints,
-    region_of_point,
-    remove_redundant,
-)
-from milp.split_search import RawRegion
+from milp.core.conditions import evaluate
+from milp.core.network import Affine, Network
+from milp.core.patterns import PatternError
+from milp.core.patterns import local_affine_maps, local_form, pattern_constraints
+from milp.core.region import PolytopeError, Region
+from milp.enumeration.geometry import build_region, chebyshev_center, finish_region, region_of_point, remove_redundant
+from milp.enumeration.tree import RawRegion
 from nets import random_mlp, random_residual
 
 BOX2 = Box([-2.0, -2.0], [2.0, 2.0])

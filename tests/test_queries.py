@@ -9,10 +9,9 @@ from hypothesis import strategies as st
 
 import oracle
 from milp import Box, parse_box, parse_conditions
-from milp.conditions import value_form
-from milp.highs_backend import SolverOptions
-from milp.network import Network
-from milp.queries import QueryError, fires, output_range, reach
+from milp.core.conditions import value_form
+from milp.core.network import Network
+from milp.search.queries import QueryError, fires, output_range, reach
 from nets import random_mlp, random_residual
 
 SQ3 = np.sqrt(3.0)
@@ -145,7 +144,7 @@ def test_bad_queries_raise_clear_errors():
 
 def test_pyomo_backend_gives_the_same_optimum():
     pyo = pytest.importorskip("pyomo.environ")
-    from milp.pyomo_backend import add_network, solve_pyomo
+    from milp.solvers.pyomo import add_network, solve_pyomo
 
     rng = np.random.default_rng(11)
     net = random_mlp(rng, [2, 6, 6, 1])
@@ -171,7 +170,7 @@ def test_cli_solver_option_goes_through_pyomo_and_agrees(tmp_path, capsys):
     import json
 
     from importers import save_onnx
-    from milp.cli import main
+    from milp.cli.main import main
 
     net = random_mlp(np.random.default_rng(5), [2, 6, 6, 2])
     model = tmp_path / "net.onnx"

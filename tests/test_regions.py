@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 import oracle
 from importers import OnnxReference, save_onnx
 from milp import Box, parse_box, parse_conditions
-from milp.cli import main
-from milp.export import read_region_file
-from milp.network import Affine, Network
-from milp.regions import region_containing, regions
+from milp.cli.main import main
+from milp.io.regionfiles import read_region_file
+from milp.core.network import Affine, Network
+from milp.enumeration.engines import region_containing, regions
 from nets import random_mlp, random_residual
 from test_queries import un_relu_toy
 

@@ -1,4 +1,4 @@
-"""milp.verify and ``milp vnnlib``: verdicts against independent truth, witnesses, timeouts, CLI."""
+"""milp.search.verify and ``milp vnnlib``: verdicts against independent truth, witnesses, timeouts, CLI."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from nets import random_mlp
 
 from importers import OnnxReference, load_onnx
 from importers.onnx_export import save_onnx
-from milp.cli import main
-from milp.network import Affine, Network
-from milp.verify import RESULTS, Verdict, VerifyError, verify
-from milp.vnnlib import check_counterexample, read_counterexample, read_vnnlib
+from milp.cli.main import main
+from milp.core.network import Affine, Network
+from milp.search.verify import RESULTS, Verdict, VerifyError, verify
+from milp.io.vnnlib import check_counterexample, read_counterexample, read_vnnlib
 
 from conftest import ACASXU, ACASXU_SKIP  # $MILP_BENCHMARKS/acasxu, else ../shared/benchmarks/acasxu
 needs_acasxu = pytest.mark.skipif(not (ACASXU / "instances.csv").exists(), reason=ACASXU_SKIP)
@@ -93,7 +93,7 @@ def test_random_networks_agree_with_brute_force(seed):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_deeper_networks_agree_with_the_exact_milp(seed):
-    from milp.queries import reach
+    from milp.search.queries import reach
 
     rng = np.random.default_rng(100 + seed)
     network = random_mlp(rng, [3, 8, 8, 8, 2])

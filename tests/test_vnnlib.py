@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from milp.box import Box
-from milp.vnnlib import (
+from milp.core.box import Box
+from milp.io.vnnlib import (
     Disjunct,
     VnnlibError,
     VnnlibProperty,

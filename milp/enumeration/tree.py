@@ -1,0 +1,372 @@
+"""Region enumeration by depth-first splitting on neurons, with warm-started LPs (the default engine).
+
+The search walks the ReLU layers in evaluation order. At a node, the phases of all earlier
+layers are fixed, so the current layer's pre-activations are affine in the input,
+``z = G x + g``, over the node's polytope ``P`` (box, conditions met so far, and one row per
+neuron split on the way down). For each neuron of the layer:
+
+* a neuron stable over the whole box (global bounds) costs nothing;
+* otherwise the node's interior point ``p`` says which side is certainly non-empty, and one
+  LP (min or max of ``z`` over ``P``) says whether the other side holds a ball of radius
+  ``> tol``. If it does, the node splits: the side containing ``p`` keeps it, the other
+  side gets an interior point on the segment from ``p`` to the LP's optimal vertex
+  (no extra LP).
+
+A side whose LP optimum is within ``tol ||G_i||`` of the hyperplane can only contain
+pieces of Chebyshev radius below ``tol``: it is not a region (see :mod:`milp.enumeration.geometry`), and
+is counted as a thin piece. Conditions join the polytope as soon as the layers they read
+are fixed. At a leaf, the Chebyshev LP gives the region's interior point and radius.
+
+The LP is one :class:`~milp.solvers.highs.LpStack`: split rows are pushed on the way
+down and truncated on the way back, so every LP is a warm re-solve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from milp.bounds.propagate import Bounds
+from milp.core.box import Box
+from milp.core.conditions import Condition
+from milp.solvers.highs import LpStack
+from milp.core.network import Network
+
+__all__ = ["RawRegion", "SearchStats", "split_search", "local_source_maps"]
+
+
+@dataclass(frozen=True)
+class RawRegion:
+    """A region as the search finds it: ``pattern`` (neurons,) bool, rows ``A x <= b`` (k, d) possibly
+    redundant, Chebyshev ``center`` (d,) and ``radius``."""
+
+    pattern: np.ndarray
+    A: np.ndarray
+    b: np.ndarray
+    center: np.ndarray
+    radius: float
+
+
+@dataclass
+class SearchStats:
+    """Counters of one enumeration (mutable: updated as the search runs)."""
+
+    regions: int = 0
+    lps: int = 0
+    milps: int = 0
+    nodes: int = 0
+    thin_pieces: int = 0
+    lower_dimensional: int = 0
+    pruned_by_conditions: int = 0
+    skipped_by_box: int = 0  # neuron checks decided by the node's outer box, without an LP
+    incomplete: bool = False  # set when a solver limit stopped the search
+
+
+def local_source_maps(network: Network, layer_patterns: Sequence[np.ndarray], dim: int):
+    """Affine maps ``(M_s, m_s)`` of each source ``s`` in x, for the fixed patterns of the first layers.
+
+    Source 0 is ``x`` itself (``M = I``); source ``l + 1`` is ``diag(pattern_l) (G_l x + g_l)``.
+    """
+    maps = [(np.eye(dim), np.zeros(dim))]
+    for layer, pattern in enumerate(layer_patterns):
+        G, g = _layer_map(network, layer, maps)
+        maps.append((G * pattern[:, None], g * pattern))
+    return maps
+
+
+def _layer_map(network: Network, layer: int, maps) -> tuple[np.ndarray, np.ndarray]:
+    affine = network.relu_layers[layer]
+    G = np.zeros((affine.out_dim, maps[0][0].shape[1]))
+    g = affine.bias.copy()
+    for source, weight in affine.terms:
+        M, m = maps[source]
+        G += weight @ M
+        g += weight @ m
+    return G, g
+
+
+def _form_map(form, maps) -> tuple[np.ndarray, float]:
+    """A one-row form over sources as ``(row (d,), constant)`` in x."""
+    row = np.zeros(maps[0][0].shape[1])
+    constant = float(form.bias[0])
+    for source, weight in form.terms:
+        M, m = maps[source]
+        row += weight[0] @ M
+        constant += float(weight[0] @ m)
+    return row, constant
+
+
+@dataclass
+class _Node:
+    layer: int
+    position: int
+    phases: np.ndarray  # current layer: +1 active, -1 inactive, 0 undecided
+    patterns: tuple  # fixed patterns of earlier layers (bool arrays)
+    maps: list
+    z_map: tuple | None
+    point: np.ndarray
+    rows: int  # LP rows that belong to the parent
+    new_rows: tuple | None  # (A, b, norms) this node adds
+    outer: tuple  # (lower, upper) of a box that contains the node's polytope
+    conditions_added: frozenset = field(default_factory=frozenset)
+
+
+def _tightened(outer: tuple, a: np.ndarray, beta: float) -> tuple:
+    """The box ``outer`` cut by the row ``a . x <= beta`` (one pass of interval propagation).
+
+    Each coordinate's new bound is what the row allows when every other coordinate takes its
+    most favourable value; a small outward slack keeps the result a superset under rounding.
+    """
+    lower, upper = outer
+    low_terms = np.minimum(a * lower, a * upper)
+    rest = low_terms.sum() - low_terms
+    room = beta - rest
+    slack = 1e-9 * (1.0 + np.abs(room))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        limit = (room + slack) / a
+    new_upper = np.where(a > 0, np.minimum(upper, limit), upper)
+    new_lower = np.where(a < 0, np.maximum(lower, limit), lower)
+    return new_lower, new_upper
+
+
+def _interval(outer: tuple, gi: np.ndarray, g: float) -> tuple[float, float]:
+    lower, upper = outer
+    low = float(np.sum(np.minimum(gi * lower, gi * upper)) + g)
+    high = float(np.sum(np.maximum(gi * lower, gi * upper)) + g)
+    return low, high
+
+
+def split_search(
+    network: Network,
+    box: Box,
+    conditions: Sequence[Condition],
+    bounds: Bounds,
+    tol: float,
+    stats: SearchStats,
+    should_stop: Callable[[], bool] = lambda: False,
+    fixed_phases: dict[tuple[int, int], int] | None = None,
+    leftover: list | None = None,
+) -> Iterator[RawRegion]:
+    """Yield every region of ``network`` over ``box`` where ``conditions`` hold (see the module docstring).
+
+    ``fixed_phases`` maps ``(layer, neuron)`` to +1 (active) or -1 (inactive): only regions with
+    those phases are searched, so subproblems with different fixed phases are disjoint.
+
+    ``tol`` is the Chebyshev radius at or below which a piece is not a region (absolute, in
+    input units). ``bounds`` are sound pre-activation bounds over the box: neurons they prove
+    stable are never split. The search stops early, between nodes, when ``should_stop()``; with a
+    ``leftover`` list, the nodes it did not explore are appended to it then (a parallel run ships
+    them as new subproblems) and the first node always runs, so that handing back always progresses.
+    """
+    d = network.input_dim
+    free = box.upper > box.lower
+    lp = LpStack(box.lower, box.upper, radius_cap=float(np.max(box.widths)) + 1.0)
+    # Box faces of free inputs as rows, so that the Chebyshev ball stays inside the box.
+    eye = np.eye(d)[free]
+    lp.push(np.vstack([eye, -eye]), np.concatenate([box.upper[free], -box.lower[free]]), np.ones(2 * int(free.sum())))
+    search = _Search(network, lp, stats, tol, free, bounds, conditions, fixed_phases or {})
+    start = lp.chebyshev()
+    stats.lps += 1
+    if start is None or start[1] <= tol:
+        return
+    widths = network.widths
+    root = _Node(0, 0, np.zeros(widths[0] if widths else 0, dtype=int), (), [(np.eye(d), np.zeros(d))], None, start[0], lp.rows, None, (box.lower.copy(), box.upper.copy()))
+    stack = [root]
+    first = True
+    while stack:
+        if (leftover is None or not first) and should_stop():
+            if leftover is not None:
+                leftover.extend(stack)
+            return
+        first = False
+        node = stack.pop()
+        lp.truncate(node.rows)
+        if node.new_rows is not None:
+            lp.push(*node.new_rows)
+        stats.nodes += 1
+        region = search.descend(node, stack)
+        if region is not None:
+            yield region
+
+
+class _Search:
+    """The per-search constants and the descent from a node to a leaf."""
+
+    def __init__(self, network, lp, stats, tol, free, bounds, conditions, forced):
+        self.network, self.lp, self.stats, self.tol, self.free = network, lp, stats, tol, free
+        self.forced = dict(forced)
+        self.conditions = conditions
+        self.fixed_point = np.where(free, 0.0, lp.lower)  # fixed inputs at their value, free ones 0
+        self.global_active = [np.asarray(l >= 0) for l in bounds.lower]
+        self.global_inactive = [np.asarray(u <= 0) for u in bounds.upper]
+        # A condition joins the polytope once every layer it reads is fixed.
+        self.ready_at = [max((s for s, _ in c.expression.terms), default=0) for c in conditions]
+
+    def add_ready_conditions(self, node: _Node) -> bool:
+        """Add the conditions that became linear at this node; False when no ball of radius > tol is left."""
+        pending = [i for i, layer in enumerate(self.ready_at) if layer <= node.layer and i not in node.conditions_added]
+        if not pending:
+            return True
+        rows, rhs, norms = [], [], []
+        for i in pending:
+            row, constant = _form_map(self.conditions[i].expression, node.maps)
+            norm = float(np.linalg.norm(row * self.free))
+            if norm == 0.0:
+                # constant on the polytope: decided exactly (a strict one needs a positive value)
+                value = float(row @ self.fixed_point + constant)
+                if value < 0 or (self.conditions[i].strict and value <= 0):
+                    self.stats.pruned_by_conditions += 1
+                    return False
+                continue
+            rows.append(-row)
+            rhs.append(constant)
+            norms.append(norm)
+        node.conditions_added = node.conditions_added | frozenset(pending)
+        if not rows:
+            return True
+        self.lp.push(np.array(rows), np.array(rhs), np.array(norms))
+        for row, beta in zip(rows, rhs):
+            node.outer = _tightened(node.outer, row, beta)
+        found = self.lp.chebyshev()
+        self.stats.lps += 1
+        if found is None or found[1] <= self.tol:
+            self.stats.pruned_by_conditions += 1
+            return False
+        node.point = found[0]
+        return True
+
+    def descend(self, node: _Node, stack: list) -> RawRegion | None:
+        """Process ``node`` down to a leaf, pushing the far side of every split; the leaf's region or None."""
+        lp, stats, tol, free = self.lp, self.stats, self.tol, self.free
+        widths = self.network.widths
+        if not self.add_ready_conditions(node):
+            return None
+        while node.layer < len(widths):
+            layer = node.layer
+            if node.z_map is None:
+                node.z_map = _layer_map(self.network, layer, node.maps)
+            G, g = node.z_map
+            phases = node.phases
+            while node.position < widths[layer]:
+                i = node.position
+                node.position += 1
+                if self.global_inactive[layer][i] or self.global_active[layer][i]:
+                    # z identically 0 counts as inactive: "1" means z > 0
+                    phases[i] = -1 if self.global_inactive[layer][i] else 1
+                    if not self._allowed(layer, i, phases[i]):
+                        return None
+                    continue
+                norm = float(np.linalg.norm(G[i] * free))
+                if norm == 0.0:  # z is constant on the polytope: "1" needs z > 0
+                    phases[i] = 1 if float(G[i] @ self.fixed_point + g[i]) > 0 else -1
+                    if not self._allowed(layer, i, phases[i]):
+                        return None
+                    continue
+                margin = tol * norm
+                zp = float(G[i] @ node.point + g[i])
+                low, high = _interval(node.outer, G[i], g[i])
+                if (low >= -margin and zp > margin) or (high <= margin and zp < -margin):
+                    phases[i] = 1 if zp > 0 else -1  # no LP: the far side lies where |z| <= margin
+                    stats.skipped_by_box += 1
+                    if not self._allowed(layer, i, phases[i]):
+                        return None
+                    continue
+                if abs(zp) > margin:
+                    near = 1 if zp > 0 else -1
+                    opt = lp.optimize(G[i], maximize=near < 0)
+                    stats.lps += 1
+                    far_value = None if opt is None else opt[0] + g[i]
+                    if far_value is None or far_value * near >= -margin:
+                        if far_value is not None and far_value * near < 0:
+                            stats.thin_pieces += 1
+                        phases[i] = near
+                        if not self._allowed(layer, i, near):
+                            return None
+                        continue
+                    far_vertex = opt[1]
+                else:
+                    # The point sits (nearly) on the hyperplane: look at both sides.
+                    top = lp.optimize(G[i], maximize=True)
+                    bottom = lp.optimize(G[i], maximize=False)
+                    stats.lps += 2
+                    up = top is not None and top[0] + g[i] > margin
+                    down = bottom is not None and bottom[0] + g[i] < -margin
+                    if not (up and down):
+                        stats.thin_pieces += 1
+                        if not (up or down):
+                            return None  # the whole node lies within tol of this hyperplane
+                        phases[i] = 1 if up else -1
+                        if not self._allowed(layer, i, phases[i]):
+                            return None
+                        continue
+                    near = 1 if top[0] + g[i] >= -(bottom[0] + g[i]) else -1
+                    near_vertex, far_vertex = (top[1], bottom[1]) if near > 0 else (bottom[1], top[1])
+                    far_point = _toward(node.point, far_vertex, G[i], g[i], zp)
+                    node.point = _toward(node.point, near_vertex, G[i], g[i], zp)
+                    zp = float(G[i] @ node.point + g[i])
+                    self._split(node, stack, i, near, far_point, G[i], g[i], norm)
+                    continue
+                far_point = _toward(node.point, far_vertex, G[i], g[i], zp)
+                self._split(node, stack, i, near, far_point, G[i], g[i], norm)
+            # layer complete: fix its pattern and move on
+            pattern = phases > 0
+            node.maps = node.maps + [(G * pattern[:, None], g * pattern)]
+            node.patterns = node.patterns + (pattern,)
+            node.layer += 1
+            node.position = 0
+            node.z_map = None
+            node.phases = np.zeros(widths[node.layer] if node.layer < len(widths) else 0, dtype=int)
+            if not self.add_ready_conditions(node):
+                return None
+        found = lp.chebyshev()
+        stats.lps += 1
+        if found is None or found[1] <= tol:
+            stats.lower_dimensional += 1
+            return None
+        A, b = lp.current_rows()
+        stats.regions += 1
+        return RawRegion(np.concatenate(node.patterns) if node.patterns else np.zeros(0, dtype=bool), A, b, found[0], found[1])
+
+    def _allowed(self, layer: int, i: int, phase: int) -> bool:
+        forced = self.forced.get((layer, i))
+        return forced is None or forced == phase
+
+    def _split(self, node: _Node, stack: list, i: int, near: int, far_point, gi, g, norm) -> None:
+        """Push the far side (``z`` with sign ``-near``) and constrain the current node to the near side.
+
+        A neuron whose phase the caller fixed (a subproblem) takes only that side.
+        """
+        # Row "near * z >= 0" is  -near*G x <= near*g ; the far side's is  near*G x <= -near*g.
+        far_row = (np.atleast_2d(near * gi), np.array([-near * g]), np.array([norm]))
+        near_row = (np.atleast_2d(-near * gi), np.array([near * g]), np.array([norm]))
+        forced = self.forced.get((node.layer, i))
+        if forced is not None:
+            row = near_row if forced == near else far_row
+            if forced != near:
+                node.point = far_point
+            node.phases[i] = forced
+            node.outer = _tightened(node.outer, row[0][0], float(row[1][0]))
+            self.lp.push(*row)
+            return
+        far_phases = node.phases.copy()
+        far_phases[i] = -near
+        far_outer = _tightened(node.outer, far_row[0][0], float(far_row[1][0]))
+        stack.append(
+            _Node(node.layer, node.position, far_phases, node.patterns, node.maps, node.z_map, far_point, self.lp.rows, far_row, far_outer, node.conditions_added)
+        )
+        node.phases[i] = near
+        node.outer = _tightened(node.outer, near_row[0][0], float(near_row[1][0]))
+        self.lp.push(*near_row)
+
+
+def _toward(point: np.ndarray, vertex: np.ndarray, gi: np.ndarray, g: float, z_point: float) -> np.ndarray:
+    """The point on the segment from ``point`` to ``vertex`` where ``z`` is halfway from 0 to ``z(vertex)``.
+
+    Interior to the polytope (a strict convex combination with an interior point) and strictly
+    on the vertex's side of the hyperplane.
+    """
+    z_vertex = float(gi @ vertex + g)
+    t = (z_vertex / 2.0 - z_point) / (z_vertex - z_point)
+    return point + min(max(t, 0.0), 1.0) * (vertex - point)

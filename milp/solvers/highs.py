@@ -1,0 +1,367 @@
+"""HiGHS through ``highspy``: the one place where the solver library is called.
+
+Three model shapes live here: :class:`HighsSolver` (a MILP or LP handed over once from CSR
+arrays, then changed in place between solves), :class:`LpStack` (the region search's LP whose
+rows form a stack) and :class:`PolytopeLp` (the small LPs of polytope geometry). They share one
+constructor (:func:`_new_highs`, where every option is set) and one status map
+(:data:`_MODEL_STATUS`): every HiGHS model status this project has seen is mapped there to a
+:class:`Status`; one it has not seen is an :class:`~milp.core.errors.SolverStatusError` that names
+it, never a silent "unknown".
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from milp.core.deadline import NO_DEADLINE, Deadline
+from milp.core.errors import InternalError, SolverStatusError
+from milp.encode.bigm import MilpModel
+from milp.core.options import SolverOptions
+
+__all__ = ["SolverOptions", "Solution", "Status", "HighsSolver", "LpStack", "PolytopeLp"]
+
+_INF = highspy.kHighsInf
+
+
+class Status(str, Enum):
+    """A solve's outcome in the project's words (a ``str``, so ``status == "optimal"`` reads naturally)."""
+
+    OPTIMAL = "optimal"  # proved optimal (a MILP: gap closed)
+    FEASIBLE = "feasible"  # a point, optimality not proved (a limit was reached)
+    INFEASIBLE = "infeasible"  # proved: no point
+    UNBOUNDED = "unbounded"
+    TIME_LIMIT = "time_limit"  # a limit was reached before any point
+    INTERRUPTED = "interrupted"  # stopped on request (Ctrl-C); a point may be known
+
+
+_MS = highspy.HighsModelStatus
+# HiGHS model status -> our status. Limits and interrupts become FEASIBLE when a point is known.
+# Statuses that mean the solver failed (load, presolve, solve errors) are left out on purpose:
+# they raise, as does any status a future HiGHS adds.
+_MODEL_STATUS = {
+    _MS.kOptimal: Status.OPTIMAL,
+    _MS.kInfeasible: Status.INFEASIBLE,
+    # Our models bound every column, so "unbounded or infeasible" without a point is infeasible.
+    _MS.kUnboundedOrInfeasible: Status.INFEASIBLE,
+    _MS.kUnbounded: Status.UNBOUNDED,
+    _MS.kTimeLimit: Status.TIME_LIMIT,
+    _MS.kIterationLimit: Status.TIME_LIMIT,
+    _MS.kSolutionLimit: Status.TIME_LIMIT,
+    _MS.kObjectiveBound: Status.TIME_LIMIT,
+    _MS.kObjectiveTarget: Status.TIME_LIMIT,
+    _MS.kMemoryLimit: Status.TIME_LIMIT,
+    _MS.kInterrupt: Status.INTERRUPTED,
+}
+if hasattr(_MS, "kHighsInterrupt"):  # highspy >= 1.12 reports a user interrupt separately
+    _MODEL_STATUS[_MS.kHighsInterrupt] = Status.INTERRUPTED
+
+
+def model_status(highs: highspy.Highs, has_point: bool = False) -> Status:
+    """The project's :class:`Status` for a HiGHS model after ``run``."""
+    raw = highs.getModelStatus()
+    status = _MODEL_STATUS.get(raw)
+    if status is None:
+        raise SolverStatusError(f"HiGHS answered with model status {highs.modelStatusToString(raw)!r} ({raw.name}), which milp does not expect")
+    if has_point and status in (Status.TIME_LIMIT, Status.INTERRUPTED):
+        return Status.FEASIBLE
+    if has_point and status is Status.INFEASIBLE and raw == _MS.kUnboundedOrInfeasible:
+        return Status.UNBOUNDED
+    return status
+
+
+_banner_shown = False
+
+
+def _new_highs(*, threads: int = 1, presolve: bool = False, random_seed: int = 0,
+               primal_feasibility_tolerance: float = 1e-9, dual_feasibility_tolerance: float = 1e-9) -> highspy.Highs:
+    """A silent HiGHS instance; every option this project sets on an LP is set here.
+
+    highspy >= 1.16 prints a copyright banner on stdout when the process creates its first
+    instance; stdout carries answers, so the first instance is created with stdout pointed at
+    the null device (the banner is not an answer, and on stderr it would be noise every run).
+    """
+    global _banner_shown  # a fact about this process (HiGHS prints its banner once per process)
+    if not _banner_shown:
+        sys.stdout.flush()
+        saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 1)
+            h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(null)
+        _banner_shown = True
+    else:
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", int(threads))
+    h.setOptionValue("random_seed", int(random_seed))
+    h.setOptionValue("presolve", "on" if presolve else "off")
+    h.setOptionValue("primal_feasibility_tolerance", float(primal_feasibility_tolerance))
+    h.setOptionValue("dual_feasibility_tolerance", float(dual_feasibility_tolerance))
+    return h
+
+
+def _add_csr_rows(h: highspy.Highs, matrix: sp.csr_matrix, lower: np.ndarray, upper: np.ndarray) -> None:
+    lower = np.where(np.isfinite(lower), lower, -_INF).astype(np.float64)
+    upper = np.where(np.isfinite(upper), upper, _INF).astype(np.float64)
+    h.addRows(matrix.shape[0], lower, upper, int(matrix.nnz), matrix.indptr[:-1].astype(np.int32),
+              matrix.indices.astype(np.int32), matrix.data.astype(np.float64))
+
+
+@dataclass(frozen=True)
+class Solution:
+    """One solve's outcome.
+
+    ``status`` is a :class:`Status`. ``values`` has shape ``(columns,)`` when a point is known;
+    ``bound`` is the proved bound on the objective (dual bound) in the objective's own sense,
+    when known.
+    """
+
+    status: Status
+    objective: float | None
+    bound: float | None
+    values: np.ndarray | None
+    seconds: float
+    nodes: int = 0
+
+    @property
+    def has_point(self) -> bool:
+        return self.values is not None
+
+
+class HighsSolver:
+    """A HiGHS model of a :class:`~milp.encode.bigm.MilpModel`, changed in place between solves."""
+
+    def __init__(self, model: MilpModel, options: SolverOptions = SolverOptions()):
+        self.model = model
+        self.options = options
+        self.column_count = model.shape[1]
+        self.is_mip = bool(np.any(model.integer))
+        self.solves = 0
+        h = _new_highs(threads=options.threads, presolve=options.presolve, random_seed=options.random_seed,
+                       primal_feasibility_tolerance=options.primal_feasibility_tolerance,
+                       dual_feasibility_tolerance=options.dual_feasibility_tolerance)
+        h.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
+        h.setOptionValue("mip_abs_gap", float(options.mip_abs_gap))
+        h.setOptionValue("mip_feasibility_tolerance", float(options.mip_feasibility_tolerance))
+        lower = np.where(np.isfinite(model.col_lower), model.col_lower, -_INF)
+        upper = np.where(np.isfinite(model.col_upper), model.col_upper, _INF)
+        h.addVars(self.column_count, lower, upper)
+        integer = np.flatnonzero(model.integer)
+        if integer.size:
+            h.changeColsIntegrality(
+                integer.size, integer.astype(np.int32), np.full(integer.size, highspy.HighsVarType.kInteger)
+            )
+        self.highs = h
+        self._deadline = NO_DEADLINE
+        if self.is_mip:
+            # A long MILP asks between nodes whether to stop: Ctrl-C ends it within a fraction of a second.
+            h.cbMipInterrupt += self._interrupt
+        self.add_rows(model.matrix, model.row_lower, model.row_upper)
+
+    def _interrupt(self, event) -> None:
+        if self._deadline.stopped:
+            event.interrupt()
+
+    # ------------------------------------------------------------- changing
+    def add_rows(self, matrix: sp.spmatrix, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        """Append rows ``lower <= matrix @ v <= upper`` (infinite entries allowed); returns their indices."""
+        matrix = sp.csr_matrix(matrix)
+        first = self.row_count
+        if matrix.shape[0]:
+            _add_csr_rows(self.highs, matrix, lower, upper)
+        return np.arange(first, first + matrix.shape[0])
+
+    def delete_rows(self, rows: np.ndarray) -> None:
+        """Delete the given rows (later rows move up)."""
+        rows = np.asarray(rows, dtype=np.int32)
+        if rows.size:
+            self.highs.deleteRows(rows.size, rows)
+
+    def add_column(self, lower: float, upper: float) -> int:
+        """Append one continuous column; returns its index."""
+        self.highs.addVars(1, np.array([lower if np.isfinite(lower) else -_INF]), np.array([upper if np.isfinite(upper) else _INF]))
+        self.column_count += 1
+        return self.column_count - 1
+
+    @property
+    def row_count(self) -> int:
+        return int(self.highs.getNumRow())
+
+    def set_objective(self, columns, coefficients, constant: float = 0.0, maximize: bool = True) -> None:
+        """Set the objective ``coefficients . v[columns] + constant`` (all other costs zero)."""
+        cost = np.zeros(self.column_count)
+        np.add.at(cost, np.asarray(columns, dtype=int), np.asarray(coefficients, dtype=float))
+        self.highs.changeColsCost(self.column_count, np.arange(self.column_count, dtype=np.int32), cost)
+        self.highs.changeObjectiveOffset(float(constant))
+        self.highs.changeObjectiveSense(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize)
+
+    # --------------------------------------------------------------- solving
+    def solve(self, deadline: Deadline = NO_DEADLINE) -> Solution:
+        """Solve until optimal, or until the options' time limit or ``deadline`` (whichever comes first).
+
+        A stop request on ``deadline`` interrupts a running MILP; the solution then has status
+        ``INTERRUPTED`` (or ``FEASIBLE`` with the point found so far) and the bound proved so far.
+        """
+        deadline = deadline.sooner(self.options.time_limit)
+        if deadline.expired():
+            return Solution(Status.INTERRUPTED if deadline.stopped else Status.TIME_LIMIT, None, None, None, 0.0)
+        limit = deadline.remaining()
+        h = self.highs
+        h.setOptionValue("time_limit", float(limit) if limit is not None else _INF)
+        self._deadline = deadline
+        started = time.perf_counter()
+        try:
+            h.run()
+        finally:
+            self._deadline = NO_DEADLINE
+        seconds = time.perf_counter() - started
+        self.solves += 1
+        info = h.getInfo()
+        has_point = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        status = model_status(h, has_point)
+        values = np.array(h.getSolution().col_value, dtype=np.float64) if has_point else None
+        objective = float(info.objective_function_value) if has_point else None
+        nodes = int(getattr(info, "mip_node_count", 0) or 0)
+        bound = None
+        if self.is_mip and np.isfinite(info.mip_dual_bound) and status in (Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT, Status.INTERRUPTED):
+            bound = float(info.mip_dual_bound)
+        elif status is Status.OPTIMAL:
+            bound = objective
+        return Solution(status, objective, bound, values, seconds, nodes)
+
+
+class LpStack:
+    """An LP over the input ``x`` (and a Chebyshev radius ``r``) whose rows form a stack.
+
+    Rows are ``a . x + ||a|| r <= b``; with ``r`` fixed to 0 they are the polytope
+    ``{x : A x <= b}``, with ``r`` free the LP finds its Chebyshev ball. A depth-first
+    search pushes a row when it splits on a neuron and truncates back when it returns,
+    so HiGHS keeps its basis and each LP is a warm re-solve of a few simplex iterations.
+    ``x`` has shape ``(dim,)``; the box enters as column bounds.
+    """
+
+    def __init__(self, lower: np.ndarray, upper: np.ndarray, radius_cap: float):
+        self.dim = int(lower.size)
+        self.lower, self.upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        self.radius_cap = float(radius_cap)
+        self.solves = 0
+        h = _new_highs()
+        h.addVars(self.dim + 1, np.append(lower, 0.0).astype(float), np.append(upper, 0.0).astype(float))
+        self.highs = h
+        self._all_columns = np.arange(self.dim + 1, dtype=np.int32)
+        self._radius_column = np.array([self.dim], dtype=np.int32)
+        self.rows = 0
+        self._blocks: list[tuple[np.ndarray, np.ndarray]] = []  # rows as pushed, for read-back
+
+    def push(self, A: np.ndarray, b: np.ndarray, norms: np.ndarray) -> None:
+        """Add rows ``A x + norms r <= b`` (A of shape (k, dim))."""
+        A = np.atleast_2d(A)
+        k = A.shape[0]
+        if k == 0:
+            return
+        dense = np.hstack([A, np.asarray(norms, dtype=float).reshape(k, 1)])
+        mask = dense != 0
+        starts = np.concatenate([[0], np.cumsum(mask.sum(axis=1))[:-1]]).astype(np.int32)
+        index = np.nonzero(mask)[1].astype(np.int32)
+        b = np.asarray(b, dtype=float).reshape(k)
+        self.highs.addRows(k, np.full(k, -_INF), b, int(index.size), starts, index, dense[mask])
+        self._blocks.append((A, b))
+        self.rows += k
+
+    def truncate(self, rows: int) -> None:
+        """Drop every row past the first ``rows``."""
+        if self.rows > rows:
+            self.highs.deleteRows(self.rows - rows, np.arange(rows, self.rows, dtype=np.int32))
+            while self.rows > rows:
+                A, _ = self._blocks.pop()
+                self.rows -= A.shape[0]
+            if self.rows != rows:
+                raise InternalError("truncate must return to a row count that a push left")
+
+    def current_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The polytope's rows ``(A (rows, dim), b (rows,))``."""
+        if not self._blocks:
+            return np.zeros((0, self.dim)), np.zeros(0)
+        return np.vstack([A for A, _ in self._blocks]), np.concatenate([b for _, b in self._blocks])
+
+    def _run(self) -> bool:
+        self.highs.run()
+        self.solves += 1
+        return model_status(self.highs) is Status.OPTIMAL
+
+    def optimize(self, c: np.ndarray, maximize: bool) -> tuple[float, np.ndarray] | None:
+        """Optimum of ``c . x`` over the polytope: ``(value, x)``, or None when it is empty."""
+        h = self.highs
+        h.changeColsBounds(1, self._radius_column, np.zeros(1), np.zeros(1))
+        h.changeColsCost(self.dim + 1, self._all_columns, np.append(c, 0.0).astype(float))
+        h.changeObjectiveSense(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize)
+        if not self._run():
+            return None
+        x = np.array(h.getSolution().col_value[: self.dim])
+        return float(h.getInfo().objective_function_value), x
+
+    def chebyshev(self) -> tuple[np.ndarray, float] | None:
+        """Centre and radius of the largest ball inside the polytope (radius capped), or None when empty."""
+        h = self.highs
+        h.changeColsBounds(1, self._radius_column, np.zeros(1), np.array([self.radius_cap]))
+        cost = np.zeros(self.dim + 1)
+        cost[-1] = 1.0
+        h.changeColsCost(self.dim + 1, self._all_columns, cost)
+        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        ok = self._run()
+        h.changeColsBounds(1, self._radius_column, np.zeros(1), np.zeros(1))
+        if not ok:
+            return None
+        values = np.array(h.getSolution().col_value)
+        return values[: self.dim], float(values[-1])
+
+
+class PolytopeLp:
+    """``max c . x`` subject to ``A x <= b`` and ``lower <= x <= upper``: the small LPs of polytope geometry.
+
+    One silent, one-thread HiGHS model changed in place (row and column bounds, costs).
+    """
+
+    def __init__(self, A: np.ndarray, b: np.ndarray, lower: np.ndarray, upper: np.ndarray):
+        h = _new_highs()
+        k, n = A.shape
+        h.addVars(n, np.where(np.isfinite(lower), lower, -_INF).astype(np.float64), np.where(np.isfinite(upper), upper, _INF).astype(np.float64))
+        if k:
+            _add_csr_rows(h, sp.csr_matrix(A), np.full(k, -np.inf), np.asarray(b, dtype=np.float64))
+        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        self.highs = h
+        self.columns = np.arange(n, dtype=np.int32)
+
+    def set_row_upper(self, row: int, upper: float) -> None:
+        self.highs.changeRowBounds(int(row), -_INF, float(upper))
+
+    def set_column_bounds(self, column: int, lower: float, upper: float) -> None:
+        self.highs.changeColBounds(int(column), float(lower), float(upper))
+
+    def maximize(self, c: np.ndarray) -> tuple[float, np.ndarray | None] | None:
+        """``(optimum, x)``; ``(inf, None)`` when unbounded; None when infeasible.
+        Any other outcome is an :class:`~milp.core.errors.InternalError` (a small LP has no limit to reach)."""
+        h = self.highs
+        h.changeColsCost(self.columns.size, self.columns, np.asarray(c, dtype=np.float64))
+        h.run()
+        status = model_status(h)
+        if status is Status.OPTIMAL:
+            return float(h.getInfo().objective_function_value), np.array(h.getSolution().col_value)
+        if status is Status.INFEASIBLE:
+            if h.getModelStatus() == _MS.kUnboundedOrInfeasible:
+                return float("inf"), None  # kept as before: unproved either way, treated as unbounded
+            return None
+        if status is Status.UNBOUNDED:
+            return float("inf"), None
+        raise InternalError(f"HiGHS could not solve a polytope LP: {h.modelStatusToString(h.getModelStatus())}")

@@ -1,0 +1,1 @@
+"""Pictures of region files and latent zones (matplotlib)."""
