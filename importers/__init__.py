@@ -34,7 +34,7 @@ __all__ = [
 def __getattr__(name: str):
     # Residual subclasses torch.nn.Module, so it is created on first access.
     if name == "Residual":
-        from .torch_loader import _residual_class
+        from .torch_loader import Residual
 
-        return _residual_class()
+        return Residual
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ import numpy as np
 
 from milp.core.network import Network
 
-from .onnx_loader import _Builder, _Expr
+from .graph import Builder, Expr
 from .reference import ModelImportError, TorchReference, as_box, check_against, tolerance_for
 
 __all__ = ["from_torch", "Residual", "SUPPORTED_MODULES"]
@@ -111,7 +111,7 @@ def _first_width(module) -> int | None:
     return None
 
 
-def _convert(module, expr: _Expr, builder: _Builder, path: str) -> _Expr:
+def _convert(module, expr: Expr, builder: Builder, path: str) -> Expr:
     kind = _kind(module)
     where = f"module '{path or '(root)'}' ({type(module).__name__})"
     if kind == "Sequential":
@@ -170,7 +170,7 @@ def from_torch(module, input_dim: int | None = None, box=None, check: bool = Tru
             raise ModelImportError("cannot tell the input width from the module; pass input_dim")
     if int(input_dim) < 1:
         raise ModelImportError(f"input_dim must be at least 1, got {input_dim}")
-    builder = _Builder((int(input_dim),))
+    builder = Builder((int(input_dim),))
     output = _convert(module, builder.input, builder, "")
     network = builder.network(output, source_description=f"torch module {type(module).__name__}")
     if check:
