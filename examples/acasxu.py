@@ -31,8 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from importers import OnnxReference, load_onnx
-from milp.search.queries import output_range, reach
-from milp.io.vnnlib import read_vnnlib
+from milp import output_range, reach, read_vnnlib
 
 HERE = Path(__file__).resolve().parent
 NETWORK = "ACASXU_run2a_2_1_batch_2000.onnx"

@@ -23,10 +23,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linprog
 
-from milp import Network, parse_box
+from milp import Network, fires, parse_box, regions
 from milp.viz.plot import new_figure, plot_regions, save_figure
-from milp.search.queries import fires
-from milp.enumeration.engines import regions
 
 HERE = Path(__file__).resolve().parent
 INNER, OUTER = "-4:4", "-6:6"

@@ -25,10 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from milp import Network, parse_box
+from milp import Network, fires, parse_box, reach, region_containing, regions
 from milp.viz.plot import new_figure, plot_latent_zones, save_figure
-from milp.search.queries import fires, reach
-from milp.enumeration.engines import region_containing, regions
 
 HERE = Path(__file__).resolve().parent
 FEATURES = 6

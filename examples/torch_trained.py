@@ -21,10 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from importers import from_torch
-from milp import parse_box
+from milp import fires, output_range, parse_box, regions
 from milp.viz.plot import new_figure, plot_regions, save_figure
-from milp.search.queries import fires, output_range
-from milp.enumeration.engines import regions
 
 HERE = Path(__file__).resolve().parent
 BOX = "-2.5:2.5"

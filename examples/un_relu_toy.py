@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from importers import load_onnx
-from milp import parse_box
+from milp import parse_box, regions
 from milp.io.regionfiles import RegionWriter
 from milp.viz.plot import plot_region_file, sample_points, save_figure
-from milp.enumeration.engines import regions
 
 HERE = Path(__file__).resolve().parent
 MODEL = HERE / "un_relu_toy.onnx"

@@ -137,6 +137,7 @@ def test_conditions_as_pairs_equal_condition_objects():
     assert enumerate_regions(net, lower, upper, pairs).keys() == enumerate_regions(net, lower, upper, conditions).keys()
 
 
+@pytest.mark.slow
 def test_twenty_neurons_are_complete_against_sampling():
     net = _mlp(5, (2, 8, 8, 4, 1))
     lower, upper = -2 * np.ones(2), 2 * np.ones(2)

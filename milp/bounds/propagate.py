@@ -28,19 +28,29 @@ input ``x``, source ``l + 1`` is ``h_l = relu(z_l)``):
     minus the upper bound of ``-f``, so one routine serves both sides.
 
 Each layer's bounds are intersected with the interval bounds before later layers use them.
+
+One engine, :class:`BatchBounder`, computes all of this on a batch of ``n`` boxes at once
+(arrays with a leading axis ``n``); the one-box functions below call it with ``n = 1``. It
+back-substitutes only the neurons that interval bounds leave unstable (a stable neuron's
+relaxation is exact whatever its bounds), and by default twice, with the adaptive lower
+slopes and with lower slope 0, keeping the tighter (any slope in [0, 1] is sound).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-from milp.core.errors import InputError
 from milp.core.box import Box
+from milp.core.errors import InputError
 from milp.core.network import Affine, Network
 
-__all__ = ["Bounds", "BoundsError", "interval_bounds", "symbolic_bounds", "bound_affine", "output_bounds"]
+__all__ = [
+    "Bounds", "BoundsError", "BatchBounder", "BOUND_MARGIN", "interval_bounds", "symbolic_bounds", "bound_affine",
+    "output_bounds", "relaxation", "with_lower_slope",
+]
 
 # Outward margin added to every computed bound, relative to the magnitudes involved.
 # A bound is a long float64 dot product (hundreds of terms, and for symbolic bounds a
@@ -48,7 +58,7 @@ __all__ = ["Bounds", "BoundsError", "interval_bounds", "symbolic_bounds", "bound
 # computed value can sit up to ~n * 1e-16 times the sum of the terms' magnitudes inside
 # the true bound. 1e-9 of that magnitude (plus 1e-9 absolute) is many orders larger
 # than the rounding, and far below anything that matters to a big-M constant.
-_MARGIN = 1e-9
+BOUND_MARGIN = 1e-9
 
 
 class BoundsError(InputError):
@@ -141,145 +151,232 @@ class Bounds:
         return self
 
 
-# --------------------------------------------------------------------- helpers
-def _widen(lower: np.ndarray, upper: np.ndarray, magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Move computed bounds outward to cover float rounding (see ``_MARGIN``)."""
-    lower_margin = _MARGIN * (1.0 + np.abs(lower) + magnitude)
-    upper_margin = _MARGIN * (1.0 + np.abs(upper) + magnitude)
-    return lower - lower_margin, upper + upper_margin
+# ------------------------------------------------------------------ the engine: a batch of boxes
+class BatchBounder:
+    """Sound bounds over many sub-boxes at once (arrays with a leading axis of ``n`` boxes).
 
+    Each ReLU layer's pre-activation bounds come from back-substituting the layer to the
+    input through the relaxations of the layers below (as :func:`milp.bounds.propagate.symbolic_bounds`),
+    intersected with interval bounds; the margin rows are back-substituted the same way.
+    Every bound moves outward by ``BOUND_MARGIN * (1 + |bound| + magnitude)``, the magnitude
+    being the sum of the absolute values of the terms added up into it.
 
-def _source_bounds(box: Box, lower, upper, source: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds of source ``source``: the box for x, relu of layer ``source - 1``'s bounds otherwise."""
-    if source == 0:
-        return box.lower, box.upper
-    return np.maximum(lower[source - 1], 0.0), np.maximum(upper[source - 1], 0.0)
+    Only unstable neurons need their bounds (a stable one's relaxation is exact whatever
+    its bounds), so a neuron whose sign is known — from the bounds of the enclosing box,
+    which hold in a sub-box too, or from interval bounds — is not back-substituted, and
+    neurons inactive in every box of a batch drop out of the matrices.
 
-
-def _interval_affine(form: Affine, box: Box, lower, upper) -> tuple[np.ndarray, np.ndarray]:
-    """Interval bounds of ``form`` given the bounds of the layers it reads, widened."""
-    lo = form.bias.copy()
-    hi = form.bias.copy()
-    magnitude = np.abs(form.bias)
-    for source, matrix in form.terms:
-        s_lo, s_hi = _source_bounds(box, lower, upper, source)
-        positive, negative = np.maximum(matrix, 0.0), np.minimum(matrix, 0.0)
-        lo += positive @ s_lo + negative @ s_hi
-        hi += positive @ s_hi + negative @ s_lo
-        magnitude = magnitude + np.abs(matrix) @ np.maximum(np.abs(s_lo), np.abs(s_hi))
-    return _widen(lo, hi, magnitude)
-
-
-def _relaxation(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Slopes and offset of the ReLU relaxation of one layer, each shape ``(width,)``.
-
-    ``lower_slope * z <= relu(z) <= upper_slope * z + upper_offset`` for ``lower <= z <= upper``.
+    With ``lower_slopes`` (the default) each unstable neuron's bounds are back-substituted
+    twice, with the adaptive lower slopes below and with lower slope 0, keeping the tighter:
+    half again the work, for bounds that close about half of the sub-boxes the adaptive
+    ones leave open near an optimum. ``check`` is called before every back-substitution and
+    may raise to stop a long batch at the deadline.
     """
+
+    def __init__(self, network: Network, check: Callable[[], None] | None = None, lower_slopes: bool = True):
+        self.network = network
+        self.check = check or (lambda: None)  # called before each back-substitution (may raise to stop)
+        self.dim = network.input_dim
+        self.offsets = network.neuron_offsets()
+        self.lower_slopes = lower_slopes
+
+    def _widen(self, value: np.ndarray, magnitude: np.ndarray, up: bool) -> np.ndarray:
+        margin = BOUND_MARGIN * (1.0 + np.abs(value) + magnitude)
+        return value + margin if up else value - margin
+
+    def interval(self, form: Affine, lo, hi, lowers, uppers) -> tuple[np.ndarray, np.ndarray]:
+        """Interval bounds of ``form`` (n, rows), widened."""
+        low = np.broadcast_to(form.bias, (lo.shape[0], form.out_dim)).copy()
+        high = low.copy()
+        magnitude = np.abs(low)
+        for source, matrix in form.terms:
+            s_lo, s_hi = (lo, hi) if source == 0 else (np.maximum(lowers[source - 1], 0.0), np.maximum(uppers[source - 1], 0.0))
+            centre, radius = (s_lo + s_hi) * 0.5, (s_hi - s_lo) * 0.5
+            absolute = np.abs(matrix).T
+            mid = centre @ matrix.T
+            spread = radius @ absolute
+            low += mid - spread
+            high += mid + spread
+            magnitude += np.maximum(np.abs(s_lo), np.abs(s_hi)) @ absolute
+        return self._widen(low, magnitude, False), self._widen(high, magnitude, True)
+
+    def neuron_bounds(self, lo: np.ndarray, hi: np.ndarray, known_lower: np.ndarray, known_upper: np.ndarray) -> tuple[list, list, list]:
+        """Bounds of every ReLU layer over each box, and their relaxations.
+
+        ``known_lower``/``known_upper`` (n, neurons) are bounds known already (those of an
+        enclosing box; -inf/inf for none): the result is never looser. Returns the lower and
+        upper bounds (lists of (n, width) arrays) and the relaxations.
+        """
+        lowers, uppers, relaxations = [], [], []
+        for index, form in enumerate(self.network.relu_layers):
+            part = slice(self.offsets[index], self.offsets[index + 1])
+            lower, upper = self.interval(form, lo, hi, lowers, uppers)
+            lower = np.maximum(lower, known_lower[:, part])
+            upper = np.minimum(upper, known_upper[:, part])
+            need = (lower < 0) & (upper > 0)
+            k = int(need.sum(axis=1).max(initial=0))
+            if k and any(source > 0 for source in form.sources):
+                # back-substitute each box's unstable neurons (padded to the batch's largest count)
+                chosen = np.argsort(~need, axis=1, kind="stable")[:, :k]  # (n, k)
+                start = {s: np.concatenate([m[chosen], -m[chosen]], axis=1) for s, m in form.terms}
+                const = np.concatenate([form.bias[chosen], -form.bias[chosen]], axis=1)
+                value, _, magnitude = self._back_substitute(start, const, lo, hi, relaxations)
+                bound = self._widen(value, magnitude, True)
+                if self.lower_slopes and relaxations:
+                    # the same with lower slope 0 on the unstable neurons below; keep the tighter
+                    zero = with_lower_slope(relaxations, lowers, uppers, 0.0)
+                    value, _, magnitude = self._back_substitute(start, const, lo, hi, zero)
+                    bound = np.minimum(bound, self._widen(value, magnitude, True))
+                new_upper = bound[:, :k]
+                new_lower = -bound[:, k:]
+                np.put_along_axis(upper, chosen, np.minimum(np.take_along_axis(upper, chosen, 1), new_upper), 1)
+                np.put_along_axis(lower, chosen, np.maximum(np.take_along_axis(lower, chosen, 1), new_lower), 1)
+            lowers.append(lower)
+            uppers.append(upper)
+            relaxations.append(relaxation(lower, upper))
+        return lowers, uppers, relaxations
+
+    def form_bounds(self, form: Affine, lo, hi, lowers: list, uppers: list) -> tuple[np.ndarray, np.ndarray]:
+        """Sound lower and upper bounds (n, rows) of an affine ``form`` over the sources, on each box,
+        given the bounds ``lowers``/``uppers`` (lists of (n, width)) of the layers it reads."""
+        relaxations = [relaxation(l, u) for l, u in zip(lowers, uppers)]
+        rows = form.out_dim
+        start = {s: np.concatenate([m, -m], axis=0) for s, m in form.terms}
+        const = np.concatenate([form.bias, -form.bias])
+        value, _, magnitude = self._back_substitute(start, const, lo, hi, relaxations)
+        bound = self._widen(value, magnitude, True)
+        if self.lower_slopes and relaxations:
+            value, _, magnitude = self._back_substitute(start, const, lo, hi, with_lower_slope(relaxations, lowers, uppers, 0.0))
+            bound = np.minimum(bound, self._widen(value, magnitude, True))
+        low, high = self.interval(form, lo, hi, lowers, uppers)
+        return np.maximum(-bound[:, rows:], low), np.minimum(bound[:, :rows], high)
+
+    def form_upper(self, form: Affine, lo, hi, relaxations) -> tuple[np.ndarray, np.ndarray]:
+        """Widened upper bounds of each row of ``form`` (over the sources) over each box, (n, rows), and
+        the slopes on x (n, rows, input_dim) of the linear functions whose maxima they are."""
+        value, on_x, magnitude = self._back_substitute(dict(form.terms), form.bias, lo, hi, relaxations)
+        return self._widen(value, magnitude, True), on_x
+
+    # -------------------------------------------------- back-substitution
+    def _back_substitute(self, start: dict, const: np.ndarray, lo, hi, relaxations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Upper bound over each box of ``sum_s start[s] @ source_s + const``, not widened.
+
+        ``start[s]`` has shape (R, dim_s) or (n, R, dim_s), ``const`` (R,) or (n, R).
+        ``relaxations[l]`` is ``(a, s, t, kept)`` of ReLU layer l (see :func:`relaxation`).
+        Returns the bound (n, R), the slope on x of the linear function it maximises
+        (n, R, input_dim) and the magnitude of its terms (n, R).
+        """
+        self.check()
+        n = lo.shape[0]
+        kept = [None] + [r[3] for r in relaxations]  # columns carried per source (None: all)
+
+        def narrow(matrix: np.ndarray, source: int) -> np.ndarray:
+            return matrix if kept[source] is None else matrix[..., kept[source]]
+
+        coefficients = {source: narrow(m, source) for source, m in start.items()}
+        constant = np.broadcast_to(const, (n, const.shape[-1])).copy()
+        magnitude = np.abs(constant)  # of every term summed into the bound, for the widening
+        for source in range(max(coefficients, default=0), 0, -1):
+            c = coefficients.pop(source, None)
+            if c is None:
+                continue
+            lower_slope, upper_slope, upper_offset, columns = relaxations[source - 1]
+            positive, negative = np.maximum(c, 0.0), np.minimum(c, 0.0)
+            if positive.ndim == 2:  # rows still shared by every box (the first step)
+                on_z = positive * upper_slope[:, None, :] + negative * lower_slope[:, None, :]
+                offset = upper_offset @ positive.T
+            else:
+                on_z = positive * upper_slope[:, None, :]
+                on_z += negative * lower_slope[:, None, :]
+                offset = np.einsum("nrw,nw->nr", positive, upper_offset)
+            form = self.network.relu_layers[source - 1]
+            bias = form.bias[columns]
+            constant += offset + on_z @ bias
+            magnitude += offset + np.abs(on_z) @ np.abs(bias)
+            rows = on_z.shape[1]
+            flat = on_z.reshape(n * rows, -1)
+            for earlier, matrix in form.terms:
+                contribution = (flat @ narrow(matrix[columns], earlier)).reshape(n, rows, -1)
+                if earlier in coefficients:
+                    coefficients[earlier] = coefficients[earlier] + contribution
+                else:
+                    coefficients[earlier] = contribution
+        rows = constant.shape[1]
+        on_x = coefficients.get(0)
+        on_x = np.zeros((n, rows, self.dim)) if on_x is None else np.broadcast_to(on_x, (n, rows, self.dim))
+        centre, radius = (lo + hi) * 0.5, (hi - lo) * 0.5
+        value = constant + np.einsum("nrd,nd->nr", on_x, centre) + np.einsum("nrd,nd->nr", np.abs(on_x), radius)
+        magnitude += np.einsum("nrd,nd->nr", np.abs(on_x), np.maximum(np.abs(lo), np.abs(hi)))
+        return value, on_x, magnitude
+
+
+def relaxation(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """ReLU relaxation of one layer over each box: ``a z <= relu(z) <= s z + t``; returns ``(a, s, t, kept)``.
+
+    ``lower``/``upper`` have shape (n, width). Unstable neurons: ``s = u / (u - l)``,
+    ``t = -s l`` and CROWN's adaptive ``a`` (1 when ``u > -l``); stable active ones
+    ``a = s = 1``; stable inactive ones all 0. ``kept`` lists the neurons that are not
+    inactive in every box; ``a``, ``s``, ``t`` are restricted to them, shape (n, kept).
+    """
+    kept = np.flatnonzero(np.any(upper > 0, axis=0))
+    lower, upper = lower[:, kept], upper[:, kept]
     active = lower >= 0
     unstable = (lower < 0) & (upper > 0)
-    upper_slope = active.astype(np.float64)
-    upper_offset = np.zeros_like(lower)
-    lower_slope = active.astype(np.float64)
-    if np.any(unstable):
-        l, u = lower[unstable], upper[unstable]
-        slope = u / (u - l)
-        upper_slope[unstable] = slope
-        upper_offset[unstable] = -slope * l
-        # CROWN's adaptive choice: the lower line of smaller area between the triangle's sides.
-        lower_slope[unstable] = (u > -l).astype(np.float64)
-    return lower_slope, upper_slope, upper_offset
+    safe = np.where(unstable, upper - lower, 1.0)
+    slope = np.where(unstable, upper / safe, active.astype(np.float64))
+    offset = np.where(unstable, -slope * lower, 0.0)
+    lower_slope = np.where(unstable, (upper > -lower).astype(np.float64), active.astype(np.float64))
+    return lower_slope, slope, offset, kept
 
 
-def _back_substitute_upper(network: Network, box: Box, lower, upper, form: Affine) -> tuple[np.ndarray, np.ndarray]:
-    """Upper bound of each row of ``form`` by back-substitution, and the magnitude of its terms.
-
-    ``lower``/``upper`` are the bounds of every ReLU layer ``form`` reads (directly or
-    through earlier layers). Coefficients on each source are accumulated as dense matrices
-    of shape ``(rows, dim(source))`` and eliminated from the highest source down to x.
-    """
-    coefficients: dict[int, np.ndarray] = {source: np.array(matrix) for source, matrix in form.terms}
-    constant = form.bias.copy()
-    magnitude = np.abs(form.bias)
-    for source in range(max(coefficients, default=0), 0, -1):
-        c = coefficients.pop(source, None)
-        if c is None:
-            continue
-        layer = source - 1
-        lower_slope, upper_slope, upper_offset = _relaxation(lower[layer], upper[layer])
-        positive, negative = np.maximum(c, 0.0), np.minimum(c, 0.0)
-        # upper bound: positive coefficients take the upper line, negative ones the lower line
-        on_z = positive * upper_slope + negative * lower_slope
-        offset = positive @ upper_offset
-        constant += offset
-        magnitude = magnitude + np.abs(offset)
-        keep = np.flatnonzero(np.any(on_z != 0.0, axis=0))  # stable inactive neurons drop out
-        if keep.size == 0:
-            continue
-        on_z = on_z[:, keep]
-        pre = network.relu_layers[layer]
-        shift = on_z @ pre.bias[keep]
-        constant += shift
-        magnitude = magnitude + np.abs(on_z) @ np.abs(pre.bias[keep])
-        for earlier, matrix in pre.terms:
-            contribution = on_z @ matrix[keep]
-            if earlier in coefficients:
-                coefficients[earlier] += contribution
-            else:
-                coefficients[earlier] = contribution
-    value = constant.copy()
-    on_x = coefficients.get(0)
-    if on_x is not None:
-        value += np.maximum(on_x, 0.0) @ box.upper + np.minimum(on_x, 0.0) @ box.lower
-        magnitude = magnitude + np.abs(on_x) @ np.maximum(np.abs(box.lower), np.abs(box.upper))
-    return value, magnitude
+def with_lower_slope(relaxations: list, lowers: list, uppers: list, value: float) -> list:
+    """The relaxations with lower slope ``value`` (in [0, 1]) on every unstable neuron."""
+    out = []
+    for (lower_slope, slope, offset, kept), lower, upper in zip(relaxations, lowers, uppers):
+        unstable = (lower[:, kept] < 0) & (upper[:, kept] > 0)
+        out.append((np.where(unstable, value, lower_slope), slope, offset, kept))
+    return out
 
 
-def _affine_bounds(network: Network, box: Box, lower, upper, form: Affine) -> tuple[np.ndarray, np.ndarray]:
-    """Sound bounds of ``form``: back-substitution intersected with one interval step, shapes ``(rows,)``."""
-    rows = form.out_dim
-    # lower bound of f = - upper bound of -f: stack both so one pass computes the two sides
-    stacked = Affine(tuple((s, np.vstack([m, -m])) for s, m in form.terms), np.concatenate([form.bias, -form.bias]))
-    value, magnitude = _back_substitute_upper(network, box, lower, upper, stacked)
-    symbolic_lo, symbolic_hi = _widen(-value[rows:], value[:rows], np.maximum(magnitude[:rows], magnitude[rows:]))
-    interval_lo, interval_hi = _interval_affine(form, box, lower, upper)
-    return np.maximum(symbolic_lo, interval_lo), np.minimum(symbolic_hi, interval_hi)
-
-
+# ------------------------------------------------------------------ one box
 def _check(network: Network, box: Box) -> None:
     box.check_dim(network.input_dim)
 
 
-# ------------------------------------------------------------------ public API
+def _one_box(box: Box) -> tuple[np.ndarray, np.ndarray]:
+    return box.lower[None, :].astype(np.float64), box.upper[None, :].astype(np.float64)
+
+
 def interval_bounds(network: Network, box: Box) -> Bounds:
     """Interval-arithmetic bounds of every ReLU layer's pre-activation over ``box``."""
     _check(network, box)
+    bounder = BatchBounder(network)
+    lo, hi = _one_box(box)
     lower: list[np.ndarray] = []
     upper: list[np.ndarray] = []
     for form in network.relu_layers:
-        lo, hi = _interval_affine(form, box, lower, upper)
-        lower.append(lo)
-        upper.append(hi)
-    return Bounds(tuple(lower), tuple(upper), "interval")
+        low, high = bounder.interval(form, lo, hi, lower, upper)
+        lower.append(low)
+        upper.append(high)
+    return Bounds(tuple(a[0] for a in lower), tuple(a[0] for a in upper), "interval")
 
 
 def symbolic_bounds(network: Network, box: Box, base: Bounds | None = None) -> Bounds:
     """Back-substitution (DeepPoly/CROWN-style) bounds of every ReLU layer over ``box``.
 
-    Each layer's bounds are intersected with ``base`` (interval bounds when None) and with
-    an interval step from the layers below, before later layers use them; so the result
-    is never looser than ``base``.
+    Each layer's bounds are intersected with ``base`` (interval bounds when None) and with an
+    interval step from the layers below, before later layers use them; so the result is never
+    looser than ``base``.
     """
     _check(network, box)
+    lo, hi = _one_box(box)
     base = base if base is not None else interval_bounds(network, box)
     if base.widths != network.widths:
         raise BoundsError(f"base bounds have layer widths {base.widths}, the network has {network.widths}")
-    lower: list[np.ndarray] = []
-    upper: list[np.ndarray] = []
-    for layer, form in enumerate(network.relu_layers):
-        lo, hi = _affine_bounds(network, box, lower, upper, form)
-        lower.append(np.maximum(lo, base.lower[layer]))
-        upper.append(np.minimum(hi, base.upper[layer]))
-    return Bounds(tuple(lower), tuple(upper), "symbolic")
+    known_lower = np.concatenate(base.lower)[None, :] if base.lower else np.zeros((1, 0))
+    known_upper = np.concatenate(base.upper)[None, :] if base.upper else np.zeros((1, 0))
+    lowers, uppers, _ = BatchBounder(network).neuron_bounds(lo, hi, known_lower, known_upper)
+    return Bounds(tuple(a[0] for a in lowers), tuple(a[0] for a in uppers), "symbolic")
 
 
 def bound_affine(network: Network, bounds: Bounds, box: Box, form: Affine) -> tuple[np.ndarray, np.ndarray]:
@@ -301,7 +398,11 @@ def bound_affine(network: Network, bounds: Bounds, box: Box, form: Affine) -> tu
             raise BoundsError(f"the map has {matrix.shape[1]} columns on {name}, which has {dim} values")
     if bounds.widths[:needed] != network.widths[:needed]:
         raise BoundsError(f"bounds have layer widths {bounds.widths}, the network has {network.widths}")
-    return _affine_bounds(network, box, bounds.lower, bounds.upper, form)
+    lo, hi = _one_box(box)
+    lowers = [a[None, :] for a in bounds.lower[:needed]]
+    uppers = [a[None, :] for a in bounds.upper[:needed]]
+    low, high = BatchBounder(network).form_bounds(form, lo, hi, lowers, uppers)
+    return low[0], high[0]
 
 
 def output_bounds(network: Network, box: Box, bounds: Bounds) -> tuple[np.ndarray, np.ndarray]:

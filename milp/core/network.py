@@ -100,12 +100,31 @@ class Affine:
                 return matrix
         return None
 
+    @staticmethod
+    def stack(forms: Sequence["Affine"]) -> "Affine":
+        """The rows of several maps, one above the other (a source a map does not read gets zeros)."""
+        dims = {s: m.shape[1] for form in forms for s, m in form.terms}
+        terms = tuple(
+            (s, np.vstack([form.weight(s) if form.weight(s) is not None else np.zeros((form.out_dim, dim)) for form in forms]))
+            for s, dim in sorted(dims.items())
+        )
+        return Affine(terms, np.concatenate([form.bias for form in forms]))
+
     def apply(self, values: Sequence[np.ndarray]) -> np.ndarray:
         """Evaluate on a batch: ``values[s]`` has shape ``(n, dim(s))``; returns ``(n, out_dim)``."""
         out = np.broadcast_to(self.bias, (values[0].shape[0], self.out_dim)).copy()
         for source, matrix in self.terms:
             out += values[source] @ matrix.T
         return out
+
+
+def is_active(z):
+    """A neuron's phase from its pre-activation ``z`` (a number or an array): active when ``z > 0``.
+
+    The project's one rule for ``z == 0`` exactly: inactive (phase 0, pattern bit '0'). Both
+    phases give the same output there, so the choice only has to be made the same way everywhere.
+    """
+    return z > 0
 
 
 @dataclass(frozen=True)
@@ -121,11 +140,19 @@ class Trace:
     activations: tuple[np.ndarray, ...]
     output: np.ndarray
 
+    def masks(self) -> list[np.ndarray]:
+        """Each ReLU layer's phases, ``(n, width)`` bools, True where ``z > 0``.
+
+        The project's one rule for a neuron exactly at ``z == 0``: inactive (phase 0). Both
+        phases give the same output there, so the choice only has to be the same everywhere.
+        """
+        return [is_active(z) for z in self.pre_activations]
+
     def pattern(self) -> np.ndarray:
-        """Activation pattern, shape ``(n, neuron_count)``, True where ``z > 0``."""
+        """Activation pattern, shape ``(n, neuron_count)``: the layers' :meth:`masks` side by side."""
         if not self.pre_activations:
             return np.zeros((self.inputs.shape[0], 0), dtype=bool)
-        return np.concatenate([z > 0 for z in self.pre_activations], axis=1)
+        return np.concatenate(self.masks(), axis=1)
 
 
 @dataclass(frozen=True)

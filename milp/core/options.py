@@ -84,7 +84,7 @@ class SolverOptions:
     mip_rel_gap: float = 0.0
     mip_abs_gap: float = 1e-9
     mip_feasibility_tolerance: float = SOLVER_FEASIBILITY
-    primal_feasibility_tolerance: float = 1e-9
-    dual_feasibility_tolerance: float = 1e-9
+    primal_feasibility_tolerance: float = SOLVER_FEASIBILITY
+    dual_feasibility_tolerance: float = SOLVER_FEASIBILITY
     presolve: bool = True
     random_seed: int = 0

@@ -24,7 +24,10 @@ from milp.core.box import Box
 from milp.core.conditions import parse_conditions
 from milp.core.network import Affine, Network
 
-__all__ = ["PatternError", "LocalMaps", "local_affine_maps", "local_form", "pattern_constraints", "CANCELLATION"]
+__all__ = [
+    "PatternError", "LocalMaps", "local_affine_maps", "local_form", "pattern_constraints", "pattern_bits", "pattern_text",
+    "compose_in_x", "source_maps", "input_gradients", "gradient_at", "CANCELLATION",
+]
 
 # A coefficient below this fraction of the magnitudes summed into it is rounding noise.
 CANCELLATION = 1e-12
@@ -60,26 +63,66 @@ class _Map:
         return _Map(self.matrix * k[:, None], self.offset * k, self.matrix_scale * k[:, None], self.offset_scale * k)
 
 
-def _compose(affine: Affine, maps: Sequence[_Map]) -> _Map:
-    """``sum_s W_s source_s + bias`` as a map in x, with cancelled entries set to exactly 0."""
-    d = maps[0].matrix.shape[1]
-    matrix, matrix_scale = np.zeros((affine.out_dim, d)), np.zeros((affine.out_dim, d))
-    offset, offset_scale = affine.bias.copy(), np.abs(affine.bias)
+def compose_in_x(affine: Affine, maps: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """``sum_s W_s (M_s x + m_s) + bias`` as ``(G (out_dim, d), g (out_dim,))``, where ``maps[s] = (M_s, m_s)``
+    writes source ``s`` in x. The one composition every local affine map is built from."""
+    d = maps[0][0].shape[1]
+    G, g = np.zeros((affine.out_dim, d)), affine.bias.copy()
     for source, weight in affine.terms:
         if source >= len(maps):
             raise PatternError(f"a map reads source {source}, but only {len(maps)} sources are computed before it")
-        src = maps[source]
-        magnitude = np.abs(weight)
-        matrix += weight @ src.matrix
-        offset += weight @ src.offset
-        matrix_scale += magnitude @ src.matrix_scale
-        offset_scale += magnitude @ src.offset_scale
+        M, m = maps[source]
+        G += weight @ M
+        g += weight @ m
+    return G, g
+
+
+def source_maps(network: Network, layer_patterns: Sequence[np.ndarray], dim: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(M_s, m_s)`` of each source in x for the fixed patterns (bool (width,)) of the first layers.
+
+    Source 0 is ``x`` itself (``M = I``); source ``l + 1`` is ``diag(pattern_l) (G_l x + g_l)``.
+    """
+    maps = [(np.eye(dim), np.zeros(dim))]
+    for layer, pattern in enumerate(layer_patterns):
+        G, g = compose_in_x(network.relu_layers[layer], maps)
+        maps.append((G * pattern[:, None], g * pattern))
+    return maps
+
+
+def _compose(affine: Affine, maps: Sequence[_Map]) -> _Map:
+    """:func:`compose_in_x` with the magnitudes each entry came from; cancelled entries become exactly 0."""
+    matrix, offset = compose_in_x(affine, [(m.matrix, m.offset) for m in maps])
+    magnitudes = Affine(tuple((s, np.abs(w)) for s, w in affine.terms), np.abs(affine.bias))
+    matrix_scale, offset_scale = compose_in_x(magnitudes, [(m.matrix_scale, m.offset_scale) for m in maps])
     matrix[np.abs(matrix) <= CANCELLATION * matrix_scale] = 0.0
     offset[np.abs(offset) <= CANCELLATION * offset_scale] = 0.0
     return _Map(matrix, offset, matrix_scale, offset_scale)
 
 
-def _bits(network: Network, pattern) -> np.ndarray:
+def input_gradients(network: Network, form: Affine, masks: Sequence[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    """``d (weights[n] . form) / dx`` at ``n`` points with activation masks ``masks[l]`` (n, width_l):
+    the slope of each point's local affine map, by one backward pass for the whole batch, shape (n, d).
+
+    ``weights`` has shape (n, form.out_dim) (one weighting of the form's rows per point).
+    """
+    grads: dict[int, np.ndarray] = {}
+
+    def add(source: int, value: np.ndarray) -> None:
+        grads[source] = grads[source] + value if source in grads else value
+
+    for source, matrix in form.terms:
+        add(source, weights @ matrix)
+    for layer in range(len(network.relu_layers) - 1, -1, -1):
+        g = grads.pop(layer + 1, None)
+        if g is None:
+            continue
+        g = g * masks[layer]
+        for source, matrix in network.relu_layers[layer].terms:
+            add(source, g @ matrix)
+    return grads.get(0, np.zeros((weights.shape[0], network.input_dim)))
+
+
+def pattern_bits(network: Network, pattern) -> np.ndarray:
     """A pattern (``'0110'`` or a sequence of bools / 0-1 values) as a validated bool array."""
     count = network.neuron_count
     if isinstance(pattern, str):
@@ -96,7 +139,7 @@ def _bits(network: Network, pattern) -> np.ndarray:
     return bits
 
 
-def _text(bits: np.ndarray) -> str:
+def pattern_text(bits: np.ndarray) -> str:
     return "".join("1" if b else "0" for b in bits)
 
 
@@ -115,14 +158,20 @@ def _source_maps(network: Network, bits: np.ndarray) -> tuple[list[_Map], list[_
 
 def local_affine_maps(network: Network, pattern) -> LocalMaps:
     """Every pre-activation and the output as affine maps in x, with ``pattern`` (str or bools) fixed."""
-    sources, pre = _source_maps(network, _bits(network, pattern))
+    sources, pre = _source_maps(network, pattern_bits(network, pattern))
     out = _compose(network.output, sources)
     return LocalMaps(tuple((z.matrix, z.offset) for z in pre), (out.matrix, out.offset))
 
 
+def gradient_at(network: Network, form: Affine, x: np.ndarray) -> np.ndarray:
+    """The gradient (d,) of a one-row form at ``x`` (the slope of its local affine map there)."""
+    masks = network.forward(np.asarray(x, dtype=np.float64)[None, :]).masks()
+    return input_gradients(network, form, masks, np.ones((1, 1)))[0]
+
+
 def local_form(network: Network, pattern, expression: Affine) -> tuple[np.ndarray, np.ndarray]:
     """An affine map over sources (e.g. a condition's expression) as ``(G (out_dim, d), g (out_dim,))`` in x."""
-    sources, _ = _source_maps(network, _bits(network, pattern))
+    sources, _ = _source_maps(network, pattern_bits(network, pattern))
     form = _compose(expression, sources)
     return form.matrix, form.offset
 
@@ -143,7 +192,7 @@ def pattern_constraints(network: Network, box: Box, pattern, conditions=()) -> t
     or texts. Rows are not normalised.
     """
     box.check_dim(network.input_dim)
-    bits = _bits(network, pattern)
+    bits = pattern_bits(network, pattern)
     conditions = parse_conditions(network, conditions)
     sources, pre = _source_maps(network, bits)
     d = network.input_dim

@@ -7,14 +7,17 @@ feasibility tolerances make anything finer meaningless. The rules:
   a non-strict condition ``e >= 0`` holds when ``e >= -1e-9 (1 + scale)``, a strict one
   ``e > 0`` when ``e > 1e-9 (1 + scale)`` (``scale``: the magnitude of the terms of ``e``),
   so that rounding never decides a strict inequality.
+* **Solver feasibility** (:data:`SOLVER_FEASIBILITY`): HiGHS is asked for rows and integrality
+  within 1e-9, the same for the LP (``primal_feasibility_tolerance``) and the MILP
+  (``mip_feasibility_tolerance``): HiGHS >= 1.16 re-checks a MILP optimum against the LP
+  tolerance and reports a "Solve error" when the MILP tolerance was the looser one.
 * **Decisions from a proved bound** (:data:`DECISION_TOLERANCE`): "never fires" and "unsat"
   for a strict condition are decided when the solver's proved maximum is at most
-  ``1e-8 (1 + |bound|)``. HiGHS accepts a MILP point whose rows are violated by up to its
-  feasibility tolerance (``mip_feasibility_tolerance``, 1e-8 as we set it), so an optimum it
-  reports may exceed the true one by that much: a maximum of exactly 0 can come back as
-  ``1.35e-9`` (highspy 1.16 does so on the design notes' toy). A threshold below the
-  solver's tolerance would turn such proofs into ``unknown``.
-* **Solver feasibility** (:data:`SOLVER_FEASIBILITY`): what HiGHS is asked for.
+  ``1e-8 (1 + |bound|)``. A point the solver accepts may violate each row by up to its
+  feasibility tolerance, and these add up through the network, so an optimum it reports may
+  exceed the true one by a few times that: a maximum of exactly 0 comes back as ``1.35e-9``
+  from highspy 1.16 on the design notes' toy. A threshold at or below the solver's
+  tolerance would turn such proofs into ``unknown``; 10x the tolerance leaves room.
 * **Reference agreement** (:data:`REFERENCE_TOLERANCE`): a float32 ONNX model agrees with
   the float64 network to about 1e-6 relative; 1e-4 absolute + relative is the check.
 * **Region radius** (:data:`REGION_TOLERANCE`): a pattern is a region when its Chebyshev
@@ -35,8 +38,8 @@ __all__ = [
 ]
 
 CONDITION_TOLERANCE = 1e-9
-SOLVER_FEASIBILITY = 1e-8
-DECISION_TOLERANCE = SOLVER_FEASIBILITY
+SOLVER_FEASIBILITY = 1e-9
+DECISION_TOLERANCE = 10 * SOLVER_FEASIBILITY
 REFERENCE_TOLERANCE = 1e-4
 REGION_TOLERANCE = 1e-7
 

@@ -91,16 +91,6 @@ class MilpModel:
         """The LP relaxation (binaries continuous in [0, 1])."""
         return replace(self, integer=np.zeros_like(self.integer))
 
-    def with_rows(self, matrix: sp.spmatrix, lower: np.ndarray, upper: np.ndarray) -> "MilpModel":
-        """A copy with extra rows (e.g. conditions) appended."""
-        matrix = sp.vstack([self.matrix, sp.csr_matrix(matrix)], format="csr")
-        return replace(
-            self,
-            matrix=matrix,
-            row_lower=np.concatenate([self.row_lower, lower]),
-            row_upper=np.concatenate([self.row_upper, upper]),
-        )
-
 
 def affine_rows(layout: Layout, form: Affine) -> tuple[sp.csr_matrix, np.ndarray]:
     """``form`` as sparse rows over the model's columns: returns ``(matrix (out, columns), constant (out,))``."""

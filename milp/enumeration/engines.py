@@ -15,6 +15,7 @@ Two engines return the identical set:
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict
 from typing import Iterable, Iterator, Sequence
@@ -23,6 +24,7 @@ import numpy as np
 
 from milp.bounds.propagate import Bounds
 from milp.core.box import Box
+from milp.core.deadline import Deadline
 from milp.core.conditions import Condition, parse_conditions
 from milp.core.network import Network
 from milp.core.tolerances import REGION_TOLERANCE
@@ -70,21 +72,21 @@ class RegionSearch:
         self.complete = False
         self.started = None
         self.seconds = 0.0
-        self._stopped = False
+        self._stop = threading.Event()
+        self._deadline = Deadline(stop=self._stop)
+        self._stopped = False  # the engine was told to stop (so its list may be incomplete)
 
     def _should_stop(self) -> bool:
-        if self._stopped:
-            return True
-        if self.time_limit is not None and time.perf_counter() - self.started > self.time_limit:
-            self._stopped = True
+        self._stopped = self._stopped or self._deadline.expired()
         return self._stopped
 
     def stop(self) -> None:
         """Ask the search to stop at the next node (the list will say incomplete)."""
-        self._stopped = True
+        self._stop.set()
 
     def __iter__(self) -> Iterator[Region]:
         self.started = time.perf_counter()
+        self._deadline = Deadline.after(self.time_limit, self._stop)
         raw_regions = self.engine(self.network, self.box, self.conditions, self.bounds, self.radius_tolerance, self.stats, self._should_stop)
         listed = 0
         exhausted = True

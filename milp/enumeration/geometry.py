@@ -42,7 +42,7 @@ from milp.core.box import Box
 from milp.solvers.highs import PolytopeLp
 from milp.core.conditions import evaluate, parse_conditions
 from milp.core.network import Network
-from milp.core.patterns import _bits, _text, local_affine_maps, pattern_constraints
+from milp.core.patterns import pattern_bits, pattern_text, local_affine_maps, pattern_constraints
 from milp.core.region import PolytopeError, Region
 from milp.core.tolerances import REGION_TOLERANCE
 
@@ -395,7 +395,7 @@ def _assemble(network: Network, box: Box, bits: np.ndarray, A, b, center, radius
         vertices = np.tile(box.lower, (shape.vertices.shape[0], 1))
         vertices[:, free] = shape.vertices
     output = local_affine_maps(network, bits).output
-    return Region(_text(bits), region_A, region_b, center, radius, output, vertices, shape.volume)
+    return Region(pattern_text(bits), region_A, region_b, center, radius, output, vertices, shape.volume)
 
 
 def _radius_tolerance(box: Box, tol: float) -> float:
@@ -408,7 +408,7 @@ def build_region(network: Network, box: Box, pattern, conditions=(), tol: float 
     """The region of ``pattern`` (str or bools) in ``box`` where ``conditions`` hold, or None when its
     interior is empty: Chebyshev radius ``<= tol * max(1, widest box side)`` (relative to the box scale)."""
     threshold = _radius_tolerance(box, tol)
-    bits = _bits(network, pattern)
+    bits = pattern_bits(network, pattern)
     A, b = pattern_constraints(network, box, bits, conditions)
     center, radius = chebyshev_center(A, b, box.upper > box.lower)
     if center is None or radius <= threshold:
@@ -423,7 +423,7 @@ def finish_region(network: Network, box: Box, raw) -> Region:
     Raises :class:`PolytopeError` when ``center`` (with the fixed inputs at their box values)
     is not strictly inside the rows: the enumeration's claim does not hold.
     """
-    region = _assemble(network, box, _bits(network, raw.pattern), raw.A, raw.b, raw.center, raw.radius)
+    region = _assemble(network, box, pattern_bits(network, raw.pattern), raw.A, raw.b, raw.center, raw.radius)
     if not region.radius > 0:
         raise PolytopeError(
             f"region {region.pattern}: its centre is not inside its rows (slack {region.radius:.3g}); "

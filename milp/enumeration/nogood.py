@@ -97,13 +97,11 @@ def nogood_search(
     stats: SearchStats,
     should_stop: Callable[[], bool] = lambda: False,
     options: SolverOptions = SolverOptions(presolve=False, mip_rel_gap=0.0),
-    margin: float | None = None,
-    walk: bool = True,
 ) -> Iterator[RawRegion]:
     """Yield every region (see :mod:`milp.enumeration.tree` for ``tol`` and ``bounds``), proved complete when it returns normally.
 
-    ``margin`` (default ``1e3 * tol``, at least 1e-5 in z units scaled by the box) is the
-    first pass's phase margin; ``walk`` harvests neighbours by LP between MILP calls.
+    The first pass's phase margin is ``1e3 * tol``, at least 1e-5 in z units scaled by the box;
+    neighbours are harvested by LP between MILP calls.
     """
     model = build_milp(network, box, bounds)
     solver = HighsSolver(model, options)
@@ -139,7 +137,7 @@ def nogood_search(
         return np.concatenate(added)
 
     scale = max(1.0, float(np.max(np.abs(np.concatenate([box.lower, box.upper])))))
-    first_margin = float(margin if margin is not None else max(1e3 * tol, 1e-5 * scale))
+    first_margin = float(max(1e3 * tol, 1e-5 * scale))
     final_margin = 1e-7 * scale
     margin_rows = add_margin_rows(first_margin)
 
@@ -190,9 +188,6 @@ def nogood_search(
             family = region.pattern[:width0].tobytes()
             component.setdefault(family, []).append(region.pattern)
             yield region
-            if not walk:
-                uncertified.add(family)
-                continue
             _, _, kept = remove_redundant(region.A, region.b, region.center, box.upper > box.lower)
             if int(np.sum(box.upper > box.lower)) > QHULL_DIMENSIONS:
                 stats.lps += int(region.A.shape[0])  # one LP per row above qhull's dimensions

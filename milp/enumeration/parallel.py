@@ -49,7 +49,8 @@ from milp.bounds.propagate import Bounds
 from milp.core.box import Box
 from milp.core.conditions import Condition, parse_conditions, value_form
 from milp.core.errors import InputError
-from milp.core.network import Affine, Network
+from milp.core.network import Affine, Network, is_active
+from milp.core.patterns import compose_in_x, source_maps
 from milp.enumeration.nogood import nogood_search
 from milp.core.tolerances import REGION_TOLERANCE
 from milp.core.options import check_count, check_seconds, check_threads, check_tolerance
@@ -57,7 +58,7 @@ from milp.core.region import Region
 from milp.enumeration.geometry import chebyshev_center, finish_region
 from milp.enumeration import engine
 from milp.core.runtime import prepare_worker
-from milp.enumeration.tree import SearchStats, _layer_map, _Node, local_source_maps, split_search
+from milp.enumeration.tree import Node, SearchStats, split_search
 from milp.search.tighten import pre_activation_bounds
 
 __all__ = [
@@ -134,16 +135,6 @@ class Subproblem:
         """``{(layer, neuron): phase}``, the form :func:`~milp.enumeration.tree.split_search` takes."""
         return dict(self.fixed)
 
-    def covers(self, other: "Subproblem") -> bool:
-        """Whether every region of ``other`` is a region of this subproblem (its phases are a subset)."""
-        mine = self.phases()
-        theirs = other.phases()
-        return all(theirs.get(n) == p for n, p in mine.items())
-
-    def conflicts(self, other: "Subproblem") -> bool:
-        """Whether the two are disjoint (some neuron has opposite phases)."""
-        theirs = other.phases()
-        return any(theirs.get(n, p) != p for n, p in self.fixed)
 
 
 @dataclass(frozen=True)
@@ -237,7 +228,7 @@ def make_subproblems(
         stable = _stable_phases(bounds, layer)
         unstable = np.flatnonzero(stable == 0)
         for p in pieces:
-            p.z_map = _layer_map(network, layer, local_source_maps(network, p.patterns, d))
+            p.z_map = compose_in_x(network.relu_layers[layer], source_maps(network, p.patterns, d))
         for k in unstable:
             if len(pieces) >= target or levels >= max_levels:
                 return tuple(Subproblem(tuple(p.fixed.items())) for p in pieces)
@@ -247,8 +238,8 @@ def make_subproblems(
                 G, g = p.z_map
                 gk, ck = G[k], float(g[k])
                 if not np.any(gk[free] != 0):
-                    # z is constant on the piece: decided exactly ("1" needs z > 0)
-                    phase = 1 if float(gk @ fixed_point) + ck > 0 else -1
+                    # z is constant on the piece: its phase is decided exactly
+                    phase = 1 if is_active(float(gk @ fixed_point) + ck) else -1
                     split.append(_Piece({**p.fixed, (layer, int(k)): phase}, p.A, p.b, p.patterns, p.z_map))
                     continue
                 for phase in (1, -1):
@@ -313,7 +304,7 @@ def _tree_regions(context: SearchContext, subproblem: Subproblem, stats: SearchS
     )
 
 
-def _node_subproblem(network: Network, bounds: Bounds, base: Subproblem, node: _Node) -> Subproblem:
+def _node_subproblem(network: Network, bounds: Bounds, base: Subproblem, node: Node) -> Subproblem:
     """The subproblem of an unexplored node: the base phases plus every phase decided on the way to
     it, for neurons the global bounds leave unstable (the others are decided the same way anyway)."""
     phases = base.phases()

@@ -32,9 +32,10 @@ from milp.bounds.propagate import Bounds
 from milp.core.box import Box
 from milp.core.conditions import Condition
 from milp.solvers.highs import LpStack
-from milp.core.network import Network
+from milp.core.network import Network, is_active
+from milp.core.patterns import compose_in_x
 
-__all__ = ["RawRegion", "SearchStats", "split_search", "local_source_maps"]
+__all__ = ["Node", "RawRegion", "SearchStats", "split_search"]
 
 
 @dataclass(frozen=True)
@@ -64,42 +65,12 @@ class SearchStats:
     incomplete: bool = False  # set when a solver limit stopped the search
 
 
-def local_source_maps(network: Network, layer_patterns: Sequence[np.ndarray], dim: int):
-    """Affine maps ``(M_s, m_s)`` of each source ``s`` in x, for the fixed patterns of the first layers.
-
-    Source 0 is ``x`` itself (``M = I``); source ``l + 1`` is ``diag(pattern_l) (G_l x + g_l)``.
-    """
-    maps = [(np.eye(dim), np.zeros(dim))]
-    for layer, pattern in enumerate(layer_patterns):
-        G, g = _layer_map(network, layer, maps)
-        maps.append((G * pattern[:, None], g * pattern))
-    return maps
-
-
-def _layer_map(network: Network, layer: int, maps) -> tuple[np.ndarray, np.ndarray]:
-    affine = network.relu_layers[layer]
-    G = np.zeros((affine.out_dim, maps[0][0].shape[1]))
-    g = affine.bias.copy()
-    for source, weight in affine.terms:
-        M, m = maps[source]
-        G += weight @ M
-        g += weight @ m
-    return G, g
-
-
-def _form_map(form, maps) -> tuple[np.ndarray, float]:
-    """A one-row form over sources as ``(row (d,), constant)`` in x."""
-    row = np.zeros(maps[0][0].shape[1])
-    constant = float(form.bias[0])
-    for source, weight in form.terms:
-        M, m = maps[source]
-        row += weight[0] @ M
-        constant += float(weight[0] @ m)
-    return row, constant
-
-
 @dataclass
-class _Node:
+class Node:
+    """A node of the depth-first search: the patterns of the layers decided so far, the phases of
+    the current layer, and the local maps and LP rows that go with them. Unexplored nodes become
+    subproblems of a parallel run (:mod:`milp.enumeration.parallel`)."""
+
     layer: int
     position: int
     phases: np.ndarray  # current layer: +1 active, -1 inactive, 0 undecided
@@ -172,7 +143,7 @@ def split_search(
     if start is None or start[1] <= tol:
         return
     widths = network.widths
-    root = _Node(0, 0, np.zeros(widths[0] if widths else 0, dtype=int), (), [(np.eye(d), np.zeros(d))], None, start[0], lp.rows, None, (box.lower.copy(), box.upper.copy()))
+    root = Node(0, 0, np.zeros(widths[0] if widths else 0, dtype=int), (), [(np.eye(d), np.zeros(d))], None, start[0], lp.rows, None, (box.lower.copy(), box.upper.copy()))
     stack = [root]
     first = True
     while stack:
@@ -204,14 +175,15 @@ class _Search:
         # A condition joins the polytope once every layer it reads is fixed.
         self.ready_at = [max((s for s, _ in c.expression.terms), default=0) for c in conditions]
 
-    def add_ready_conditions(self, node: _Node) -> bool:
+    def add_ready_conditions(self, node: Node) -> bool:
         """Add the conditions that became linear at this node; False when no ball of radius > tol is left."""
         pending = [i for i, layer in enumerate(self.ready_at) if layer <= node.layer and i not in node.conditions_added]
         if not pending:
             return True
         rows, rhs, norms = [], [], []
         for i in pending:
-            row, constant = _form_map(self.conditions[i].expression, node.maps)
+            G_c, g_c = compose_in_x(self.conditions[i].expression, node.maps)
+            row, constant = G_c[0], float(g_c[0])
             norm = float(np.linalg.norm(row * self.free))
             if norm == 0.0:
                 # constant on the polytope: decided exactly (a strict one needs a positive value)
@@ -237,7 +209,7 @@ class _Search:
         node.point = found[0]
         return True
 
-    def descend(self, node: _Node, stack: list) -> RawRegion | None:
+    def descend(self, node: Node, stack: list) -> RawRegion | None:
         """Process ``node`` down to a leaf, pushing the far side of every split; the leaf's region or None."""
         lp, stats, tol, free = self.lp, self.stats, self.tol, self.free
         widths = self.network.widths
@@ -246,21 +218,20 @@ class _Search:
         while node.layer < len(widths):
             layer = node.layer
             if node.z_map is None:
-                node.z_map = _layer_map(self.network, layer, node.maps)
+                node.z_map = compose_in_x(self.network.relu_layers[layer], node.maps)
             G, g = node.z_map
             phases = node.phases
             while node.position < widths[layer]:
                 i = node.position
                 node.position += 1
                 if self.global_inactive[layer][i] or self.global_active[layer][i]:
-                    # z identically 0 counts as inactive: "1" means z > 0
                     phases[i] = -1 if self.global_inactive[layer][i] else 1
                     if not self._allowed(layer, i, phases[i]):
                         return None
                     continue
                 norm = float(np.linalg.norm(G[i] * free))
-                if norm == 0.0:  # z is constant on the polytope: "1" needs z > 0
-                    phases[i] = 1 if float(G[i] @ self.fixed_point + g[i]) > 0 else -1
+                if norm == 0.0:  # z is constant on the polytope: its phase is decided exactly
+                    phases[i] = 1 if is_active(float(G[i] @ self.fixed_point + g[i])) else -1
                     if not self._allowed(layer, i, phases[i]):
                         return None
                     continue
@@ -333,7 +304,7 @@ class _Search:
         forced = self.forced.get((layer, i))
         return forced is None or forced == phase
 
-    def _split(self, node: _Node, stack: list, i: int, near: int, far_point, gi, g, norm) -> None:
+    def _split(self, node: Node, stack: list, i: int, near: int, far_point, gi, g, norm) -> None:
         """Push the far side (``z`` with sign ``-near``) and constrain the current node to the near side.
 
         A neuron whose phase the caller fixed (a subproblem) takes only that side.
@@ -354,7 +325,7 @@ class _Search:
         far_phases[i] = -near
         far_outer = _tightened(node.outer, far_row[0][0], float(far_row[1][0]))
         stack.append(
-            _Node(node.layer, node.position, far_phases, node.patterns, node.maps, node.z_map, far_point, self.lp.rows, far_row, far_outer, node.conditions_added)
+            Node(node.layer, node.position, far_phases, node.patterns, node.maps, node.z_map, far_point, self.lp.rows, far_row, far_outer, node.conditions_added)
         )
         node.phases[i] = near
         node.outer = _tightened(node.outer, near_row[0][0], float(near_row[1][0]))

@@ -1,158 +1,520 @@
-"""Input splitting: best-first branch and bound over sub-boxes, with the MILP kept for small leaves.
+"""The one branch and bound over input sub-boxes, driven by ``maximize``, ``reach`` and ``verify``.
 
-On a small input box most neurons are stable, so bounds are tight and the MILP is tiny.
-For low-dimensional inputs (where the big-M MILP over the whole box spends thousands of
-nodes) the search therefore splits the box instead:
+Every question is put the same way: an :class:`Objective` of disjuncts, each the minimum of a
+few affine *margin rows* over the network's sources, and a threshold ``t``. Some input "holds"
+when a disjunct's margin reaches ``t``.
 
-* every sub-box gets symbolic pre-activation bounds and an upper bound on the objective;
-* a sub-box whose upper bound cannot beat the best checked point (or cannot reach the
-  target) is closed without any solver call;
-* a sub-box with few unstable neurons is closed by an exact MILP over it;
-* the others are bisected along the input that most lowers the children's upper bound.
+* ``verify``: the disjuncts of a VNN-LIB property (margin rows ``rhs - c . y``), ``t = 0``;
+* ``reach``: one disjunct, a row per condition, ``t = 0``;
+* ``maximize``: one disjunct, one row (the form), and ``t`` the best checked value so far,
+  raised as better points are found.
 
-Every value reported comes from a point checked by a forward pass; the proof of
-optimality is that no open sub-box has an upper bound above it.
+Open sub-boxes wait on a stack, bounded in batches of up to ``batch`` at once by the one bounding
+engine (:class:`~milp.bounds.propagate.BatchBounder`). A box is closed when no open disjunct's
+upper bound reaches the threshold; a box with few unstable neurons (or too small to split) is
+handed to the caller's *leaf* (an exact MILP); the others are halved along the input whose halves
+have the lowest bound. Candidate points (samples, projected gradient ascent, box centres and the
+corners that maximise each box's linear bound) go to the caller's *accept*, which re-checks them
+and may end the search (raise :class:`Found`) or raise the threshold.
+
+Every bound is sound (widened outward); a question is decided only by a checked point, or by
+closing every box.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Callable
 
 import numpy as np
 
-from milp.bounds.propagate import Bounds, bound_affine, symbolic_bounds
+from milp.bounds.propagate import BOUND_MARGIN, BatchBounder, with_lower_slope
 from milp.core.box import Box
+from milp.core.deadline import Deadline
 from milp.core.network import Affine, Network
-from milp.core.patterns import local_form
+from milp.core.patterns import input_gradients
 
-__all__ = ["BranchStats", "SubProblem", "split", "best_split", "open_subproblem"]
+__all__ = ["Objective", "Settings", "Boxes", "BranchAndBound", "Found", "OutOfTime", "simplex_grid"]
 
 
-@dataclass
-class BranchStats:
-    """Counters of one branch-and-bound run."""
+class Found(Exception):
+    """A confirmed point: ends the search (``x`` (d,), ``y`` as the reference model computes it)."""
 
-    subproblems: int = 0
-    closed_by_bounds: int = 0
-    milp_calls: int = 0
-    splits: int = 0
+    def __init__(self, x: np.ndarray, y: np.ndarray | None = None):
+        super().__init__("found")
+        self.x, self.y = x, y
+
+
+class OutOfTime(Exception):
+    """The deadline passed (or a stop was requested) during the search."""
 
 
 @dataclass(frozen=True)
-class SubProblem:
-    """A sub-box with its pre-activation ``bounds`` and the objective's bounds ``(lower, upper)`` over it."""
+class Settings:
+    """Search constants (a value, not a global, so callers and experiments pass their own)."""
+
+    samples: int = 2000  # uniform samples in the box
+    attack_starts: int = 256  # gradient-ascent starts
+    attack_steps: int = 60
+    batch: int = 1024  # sub-boxes split per numpy call (their 2048 halves are bounded at once)
+    leaf_unstable: int = 0  # a sub-box with at most this many unstable neurons goes to the leaf (0: none)
+    # "trial" (bound both halves along every input, keep the best), "slope" (|linear bound
+    # slope| x width), "widest", or "auto": trial for a single disjunct, slope for several
+    # (measured on ACAS Xu: trial is many times faster on one disjunct, much slower on several)
+    split: str = "auto"
+    stall: float = 0.02  # trial: a best split gaining less than this fraction of the bound falls back to the widest input
+    spread: int = 60  # only inputs at least 2**-spread as wide (relative) as the widest are split
+    local_attack: int = 32  # sub-boxes per batch whose best corner gets a few gradient steps
+    local_steps: int = 8
+    # While the search runs undecided, larger falsification rounds with fresh random points
+    # start after these many seconds of it (then every last gap again): a point in a small
+    # basin is found long before the bounds would reach it.
+    rounds_after: tuple = (1.5, 5.0, 15.0, 30.0)
+    round_samples: int = 50000
+    round_starts: int = 5000
+    round_steps: int = 200
+    round_every: float = 20.0
+    # A threshold set by a found value closes the boxes whose bound exceeds it by at most this
+    # (relative): bounds are widened outward by ~1e-9, so on a plateau of optima a tighter test
+    # would split forever.
+    optimality: float = 1e-7
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Disjuncts over one box: ``margin_j(x) = min over rows r of disjunct j of form_r(sources at x)``.
+
+    ``form`` has ``K`` rows over the network's sources; ``starts`` (J,) where each disjunct's rows
+    begin (rows sorted by disjunct); ``strict`` (K,) rows that must be positive, not only
+    non-negative; ``weights`` (L, K) convex combinations of each disjunct's rows, the first ones
+    the single rows, and ``weight_starts`` (J,) where each disjunct's combinations begin.
+    """
 
     box: Box
-    bounds: Bounds
-    lower: float
-    upper: float
+    form: Affine
+    starts: np.ndarray
+    strict: np.ndarray
+    weights: np.ndarray
+    weight_starts: np.ndarray
+
+    @classmethod
+    def of_rows(cls, box: Box, form: Affine, starts, strict=None) -> "Objective":
+        """An objective whose combinations are :func:`simplex_grid` over each disjunct's rows."""
+        starts = np.asarray(starts, dtype=int)
+        sizes = np.diff(np.append(starts, form.out_dim))
+        blocks = [simplex_grid(int(k)) for k in sizes]
+        weights = np.zeros((sum(b.shape[0] for b in blocks), form.out_dim))
+        weight_starts, at = [], 0
+        for start, block in zip(starts, blocks):
+            weight_starts.append(at)
+            weights[at : at + block.shape[0], start : start + block.shape[1]] = block
+            at += block.shape[0]
+        strict = np.zeros(form.out_dim, dtype=bool) if strict is None else np.asarray(strict, dtype=bool)
+        return cls(box, form, starts, strict, weights, np.array(weight_starts, dtype=int))
+
+    @property
+    def disjuncts(self) -> int:
+        return int(self.starts.size)
+
+    @property
+    def owner(self) -> np.ndarray:
+        """The disjunct of each row, (K,)."""
+        return np.repeat(np.arange(self.disjuncts), np.diff(np.append(self.starts, self.form.out_dim)))
+
+    @property
+    def all_strict(self) -> np.ndarray:
+        """Per disjunct: are all its rows strict? (A bound of exactly the threshold then closes it.)"""
+        return np.logical_and.reduceat(self.strict, self.starts) if self.strict.size else np.zeros(self.disjuncts, dtype=bool)
+
+    def row_values(self, values: list[np.ndarray]) -> np.ndarray:
+        """Each row at the points whose sources are ``values`` (from a forward pass): (n, K)."""
+        return self.form.apply(values)
+
+    def per_disjunct(self, row_values: np.ndarray) -> np.ndarray:
+        """Min over each disjunct's rows: (n, K) -> (n, J)."""
+        return np.minimum.reduceat(row_values, self.starts, axis=1)
+
+    def combined_upper(self, row_upper: np.ndarray, on_x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Upper bounds of each disjunct's margin over each box (n, J), and the slope on x of the bound (n, J, d).
+
+        ``row_upper`` (n, K) are widened upper bounds of the rows over the boxes, each the
+        maximum of a linear function ``g_r(x) = b_r + a_r . x`` with ``a_r = on_x[:, r]``
+        (n, K, d). Since ``min_r f_r <= sum_r w_r f_r <= sum_r w_r g_r`` for any convex weights
+        ``w``, the maximum over the box of each combination bounds the margin too; it is
+        below the smallest single row's when different rows are binding in different parts of
+        the box. The best combination of a grid (single rows included) is taken.
+        """
+        centre, radius = (lo + hi) * 0.5, (hi - lo) * 0.5
+        reach = np.maximum(np.abs(lo), np.abs(hi))
+        row_offset = row_upper - np.einsum("nkd,nd->nk", on_x, centre) - np.einsum("nkd,nd->nk", np.abs(on_x), radius)
+        slope = np.einsum("lk,nkd->nld", self.weights, on_x)  # (n, L, d)
+        offset = row_offset @ self.weights.T  # (n, L)
+        value = offset + np.einsum("nld,nd->nl", slope, centre) + np.einsum("nld,nd->nl", np.abs(slope), radius)
+        # every term summed into the combination (cancellations included), for the widening
+        magnitude = (np.abs(row_upper) + np.abs(row_offset) + 2.0 * np.einsum("nkd,nd->nk", np.abs(on_x), reach)) @ self.weights.T
+        value = value + BOUND_MARGIN * (1.0 + np.abs(value) + magnitude)
+        best = np.minimum.reduceat(value, self.weight_starts, axis=1)  # (n, J)
+        # the combination attaining each disjunct's bound, for the choice of the input to split
+        owner = np.repeat(np.arange(self.disjuncts), np.diff(np.append(self.weight_starts, value.shape[1])))
+        hit = np.where(value == best[:, owner], np.arange(value.shape[1])[None, :], value.shape[1])
+        first = np.minimum.reduceat(hit, self.weight_starts, axis=1)  # (n, J)
+        return best, np.take_along_axis(slope, first[:, :, None], axis=1)
 
 
-def open_subproblem(network: Network, box: Box, forms: tuple[Affine, ...], combine: Callable = min) -> SubProblem:
-    """Bounds of ``combine`` (min by default) of the one-row ``forms`` over ``box``."""
-    bounds = symbolic_bounds(network, box)
-    lows, highs = [], []
-    for form in forms:
-        lo, hi = bound_affine(network, bounds, box, form)
-        lows.append(float(lo[0]))
-        highs.append(float(hi[0]))
-    return SubProblem(box, bounds, combine(lows), combine(highs))
+def simplex_grid(k: int) -> np.ndarray:
+    """Convex weights over ``k`` rows, (L, k): every single row first, then a grid of mixtures.
 
-
-def split(box: Box, dim: int) -> tuple[Box, Box]:
-    """Halve ``box`` along input ``dim``."""
-    middle = 0.5 * (box.lower[dim] + box.upper[dim])
-    upper_left = box.upper.copy()
-    upper_left[dim] = middle
-    lower_right = box.lower.copy()
-    lower_right[dim] = middle
-    return Box(box.lower, upper_left), Box(lower_right, box.upper)
-
-
-def best_split(
-    network: Network, sub: SubProblem, forms: tuple[Affine, ...], combine: Callable = min
-) -> tuple[SubProblem, SubProblem]:
-    """Split along the input whose halves have the lowest larger upper bound (ties: the widest input).
-
-    Trying every free input costs two bound computations per input; for the small input
-    dimensions this search is used on, that buys far fewer sub-boxes than bisecting the
-    widest side.
+    Steps of 1/6 for up to 4 rows (84 weightings at most), pairs and the uniform mixture for up
+    to 8, single rows and the uniform mixture beyond.
     """
-    best = None
-    free = np.flatnonzero(sub.box.upper > sub.box.lower)
-    for dim in free:
-        left, right = split(sub.box, int(dim))
-        a = open_subproblem(network, left, forms, combine)
-        b = open_subproblem(network, right, forms, combine)
-        score = (max(a.upper, b.upper), a.upper + b.upper, -sub.box.widths[dim])
-        if best is None or score < best[0]:
-            best = (score, a, b)
-    return best[1], best[2]
+    single = np.eye(k)
+    if k == 1:
+        return single
+    if k <= 4:
+        steps = 6
+        grid = [c for c in itertools.product(range(steps + 1), repeat=k) if sum(c) == steps and max(c) < steps]
+        return np.vstack([single, np.array(grid, dtype=np.float64) / steps])
+    mixtures = [np.full(k, 1.0 / k)]
+    if k <= 8:
+        for a, b in itertools.combinations(range(k), 2):
+            for w in (0.25, 0.5, 0.75):
+                row = np.zeros(k)
+                row[a], row[b] = w, 1.0 - w
+                mixtures.append(row)
+    return np.vstack([single, np.array(mixtures)])
 
 
-def gradient_at(network: Network, form: Affine, x: np.ndarray) -> np.ndarray:
-    """The gradient (d,) of a one-row form at ``x``: the local affine map of ``x``'s activation pattern."""
+@dataclass(frozen=True)
+class Boxes:
+    """A batch of ``n`` sub-boxes with what is known on each.
 
-    pattern = network.forward(x[None, :]).pattern()[0]
-    return local_form(network, pattern, form)[0][0]
-
-
-def smear_split(network: Network, sub: SubProblem, forms: tuple[Affine, ...], combine: Callable = min) -> tuple[SubProblem, SubProblem]:
-    """Split along the input with the largest ``width * |gradient at the centre|`` (cheap: one forward pass).
-
-    The gradient is summed over the forms in absolute value, so every condition counts.
+    ``lo``/``hi`` (n, d); ``open`` (n, J) the disjuncts not yet excluded there; ``lower``/
+    ``upper`` (n, neurons) sound pre-activation bounds over the box (those of an enclosing
+    box hold too); ``score`` (n,) the best open disjunct's upper bound; ``slope`` (n, d)
+    the slope on x of that bound's linear function.
     """
-    centre = sub.box.center
-    score = np.zeros(network.input_dim)
-    for form in forms:
-        score += np.abs(gradient_at(network, form, centre))
-    score = score * sub.box.widths
-    free = sub.box.upper > sub.box.lower
-    if not np.any(score[free] > 0):
-        score = sub.box.widths.astype(float)
-    score[~free] = -1.0
-    dim = int(np.argmax(score))
-    left, right = split(sub.box, dim)
-    return open_subproblem(network, left, forms, combine), open_subproblem(network, right, forms, combine)
+
+    lo: np.ndarray
+    hi: np.ndarray
+    open: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    score: np.ndarray
+    slope: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int(self.lo.shape[0])
+
+    def take(self, index) -> "Boxes":
+        return Boxes(*(getattr(self, f.name)[index] for f in fields(self)))
+
+    @staticmethod
+    def concatenate(parts: list["Boxes"]) -> "Boxes":
+        return Boxes(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Boxes)))
+
+    def halves(self, dim: np.ndarray) -> "Boxes":
+        """Each box halved along ``dim[i]``: the n lower halves, then the n upper halves (bounds inherited)."""
+        index = np.arange(self.count)
+        middle = 0.5 * (self.lo[index, dim] + self.hi[index, dim])
+        low_hi = self.hi.copy()
+        low_hi[index, dim] = middle
+        high_lo = self.lo.copy()
+        high_lo[index, dim] = middle
+        both = Boxes.concatenate([self, self])
+        return Boxes(np.vstack([self.lo, high_lo]), np.vstack([low_hi, self.hi]), *(getattr(both, f.name) for f in fields(self)[2:]))
+
+    @staticmethod
+    def pop(stack: list, count: int) -> "Boxes":
+        """Take up to ``count`` boxes from the top of a stack of chunks."""
+        parts, taken = [], 0
+        while stack and taken < count:
+            chunk = stack.pop()
+            need = count - taken
+            if chunk.count > need:
+                stack.append(chunk.take(slice(0, chunk.count - need)))
+                chunk = chunk.take(slice(chunk.count - need, chunk.count))
+            parts.append(chunk)
+            taken += chunk.count
+        return parts[0] if len(parts) == 1 else Boxes.concatenate(parts)
 
 
-def ascent_candidates(network: Network, box: Box, form: Affine, steps: int = 2) -> list[np.ndarray]:
-    """The centre of ``box`` and the corners reached by following the local gradient (cheap primal points)."""
-    x = box.center
-    points = [x]
-    for _ in range(steps):
-        g = gradient_at(network, form, x)
-        corner = np.where(g > 0, box.upper, np.where(g < 0, box.lower, x))
-        if np.array_equal(corner, x):
-            break
-        points.append(corner)
-        x = corner
-    return points
+@dataclass
+class Counters:
+    subproblems: int = 0
+    milp_calls: int = 0
+    closed: int = 0
+    notes: list = field(default_factory=list)
 
 
-class Frontier:
-    """Open sub-problems, the one with the highest upper bound first."""
-
-    def __init__(self) -> None:
-        self._heap: list = []
-        self._count = itertools.count()
-
-    def push(self, sub: SubProblem) -> None:
-        heapq.heappush(self._heap, (-sub.upper, next(self._count), sub))
-
-    def pop(self) -> SubProblem:
-        return heapq.heappop(self._heap)[2]
-
-    def peek_upper(self) -> float:
-        return -self._heap[0][0] if self._heap else -np.inf
-
-    def __len__(self) -> int:
-        return len(self._heap)
+# accept(engine, x (d,), margin) -> None: re-check a candidate; raise Found to end the search,
+# or raise engine.threshold (maximisation). leaf(engine, box, lower, upper, open (J,)) -> "closed"
+# | "split" (not decided: split the box instead) | "stuck" (not decided and cannot be split).
+Accept = Callable[["BranchAndBound", np.ndarray, float], None]
+Leaf = Callable[["BranchAndBound", Box, np.ndarray, np.ndarray, np.ndarray], str]
 
 
-def remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.perf_counter())
+class BranchAndBound:
+    """One search over ``objective.box`` (see the module docstring)."""
+
+    def __init__(self, network: Network, objective: Objective, accept: Accept, leaf: Leaf, deadline: Deadline,
+                 settings: Settings = Settings(), rng: np.random.Generator | None = None, threshold: float = 0.0,
+                 moving: bool = False, known: tuple[np.ndarray, np.ndarray] | None = None):
+        self.network, self.objective, self.accept, self.leaf = network, objective, accept, leaf
+        self.deadline, self.settings = deadline, settings
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.threshold = float(threshold)  # a disjunct holds when its margin reaches this
+        self.moving = moving  # the threshold is a best value so far (maximisation): close within `optimality`
+        self.known = known  # (lower, upper) (neurons,) bounds known over the whole box
+        self.counters = Counters()
+        self.closed_upper = -np.inf  # the largest bound of a box closed within the optimality tolerance
+        self.open_upper = -np.inf  # after a stop: the largest bound of a box left open
+        self.bounder = BatchBounder(network, self.check_time)
+
+    # -------------------------------------------------- clock and levels
+    def check_time(self) -> None:
+        if self.deadline.expired():
+            raise OutOfTime()
+
+    def level(self) -> float:
+        """A disjunct is closed on a box when its upper bound is below this."""
+        if self.moving and np.isfinite(self.threshold):
+            return self.threshold + self.settings.optimality * (1.0 + abs(self.threshold))
+        return self.threshold
+
+    def closes(self, per: np.ndarray) -> np.ndarray:
+        """Which bounds (n, J) close their disjunct: below the level, or at it when all its rows are strict."""
+        level = self.level()
+        if self.moving:
+            return per <= level
+        return (per < level) | ((per <= level) & self.objective.all_strict[None, :])
+
+    # -------------------------------------------------- candidates
+    def try_points(self, x: np.ndarray, margins: np.ndarray | None = None) -> np.ndarray:
+        """Hand the points whose margin reaches the threshold to ``accept`` (best first); returns each point's best margin (n,)."""
+        if margins is None:
+            margins = self.margins(self.network.forward(x)).max(axis=1)
+        hits = np.flatnonzero(margins >= self.threshold)
+        for index in hits[np.argsort(-margins[hits])][:8]:
+            if margins[index] >= self.threshold:
+                self.accept(self, x[index], float(margins[index]))
+        return margins
+
+    def margins(self, trace) -> np.ndarray:
+        """Each disjunct's margin at the points of a forward ``trace``: (n, J)."""
+        return self.objective.per_disjunct(self.objective.row_values([trace.inputs, *trace.activations]))
+
+    def attack(self, starts: np.ndarray, lo: np.ndarray, hi: np.ndarray, steps: int) -> np.ndarray:
+        """Projected gradient ascent on the best disjunct's margin, each start in its own box (lo, hi (n, d)).
+
+        Sign steps scaled by the box widths, shrinking geometrically; returns the best point of each start.
+        """
+        objective = self.objective
+        x = np.clip(starts, lo, hi)
+        width = hi - lo
+        best_x, best = x.copy(), np.full(x.shape[0], -np.inf)
+        owner = objective.owner
+        for step in range(steps):
+            self.check_time()
+            trace = self.network.forward(x)
+            row_values = objective.row_values([trace.inputs, *trace.activations])  # (n, K)
+            per = objective.per_disjunct(row_values)
+            margin = per.max(axis=1)
+            better = margin > best
+            best_x[better], best[better] = x[better], margin[better]
+            self.try_points(x, margin)
+            if step == steps - 1:
+                break
+            # the binding row: the smallest row of the best disjunct
+            chosen = np.argmax(per, axis=1)
+            masked = np.where(owner[None, :] == chosen[:, None], row_values, np.inf)
+            weights = np.zeros_like(row_values)
+            weights[np.arange(x.shape[0]), np.argmin(masked, axis=1)] = 1.0
+            gradient = input_gradients(self.network, objective.form, trace.masks(), weights)
+            size = 0.25 * (0.02 ** (step / max(1, steps - 1)))
+            x = np.clip(x + size * width * np.sign(gradient), lo, hi)
+        return best_x
+
+    def falsify(self, samples: int | None = None, starts: int | None = None, steps: int | None = None,
+                open_boxes: Boxes | None = None) -> None:
+        """Samples, then gradient ascent from the best samples and fresh random points.
+
+        The counts default to the settings' first, cheap round; later rounds pass larger ones,
+        and the sub-boxes still open: half the samples are then drawn in those with the highest
+        upper bounds, where a point is likeliest.
+        """
+        box = self.objective.box
+        s = self.settings
+        samples = s.samples if samples is None else samples
+        starts = s.attack_starts if starts is None else starts
+        steps = s.attack_steps if steps is None else steps
+        corners = np.vstack([box.center, box.lower, box.upper])
+        points = np.vstack([corners, box.sample(samples, self.rng)])
+        if open_boxes is not None and open_boxes.count:
+            top = np.argsort(-open_boxes.score)[: max(1, samples // 20)]
+            pick = self.rng.choice(top, size=samples // 2)
+            inside = open_boxes.lo[pick] + self.rng.random((pick.size, box.dim)) * (open_boxes.hi[pick] - open_boxes.lo[pick])
+            points = np.vstack([corners, box.sample(samples - pick.size, self.rng), inside])
+        margins = np.concatenate([self.try_points(chunk) for chunk in np.array_split(points, max(1, points.shape[0] // 10000))])
+        self.check_time()
+        if starts <= 0 or steps <= 0:
+            return
+        order = np.argsort(-margins)
+        half = starts // 2
+        begin = np.vstack([points[order[:half]], box.sample(starts - half, self.rng)])
+        n = begin.shape[0]
+        self.attack(begin, np.broadcast_to(box.lower, (n, box.dim)), np.broadcast_to(box.upper, (n, box.dim)), steps)
+
+    # -------------------------------------------------- bounds
+    def margin_upper(self, lo, hi, lowers, uppers, relaxations) -> tuple[np.ndarray, np.ndarray]:
+        """Upper bounds of each disjunct's margin over each box (n, J) and the slopes on x of the bounds (n, J, d).
+
+        The rows are back-substituted twice: with CROWN's adaptive lower ReLU slopes, and with
+        lower slope 0 for every unstable neuron (any slope in [0, 1] is sound). Neither is better
+        everywhere — near the optimum of the margin the second is often much tighter — so each
+        box keeps the smaller bound.
+        """
+        best, slopes = None, None
+        for lower_slope in (None, 0.0):
+            chosen = relaxations if lower_slope is None else with_lower_slope(relaxations, lowers, uppers, lower_slope)
+            row_upper, on_x = self.bounder.form_upper(self.objective.form, lo, hi, chosen)
+            per, slope = self.objective.combined_upper(row_upper, on_x, lo, hi)
+            if best is None:
+                best, slopes = per, slope
+            else:
+                # the split follows the adaptive bound's slope: that of lower slope 0 is a worse guide
+                best = np.minimum(per, best)
+        return best, slopes
+
+    def bound(self, boxes: Boxes) -> Boxes:
+        """Bound each box; returns the boxes where some disjunct stays open, with their bounds."""
+        self.counters.subproblems += boxes.count
+        lowers, uppers, relaxations = self.bounder.neuron_bounds(boxes.lo, boxes.hi, boxes.lower, boxes.upper)
+        per, slopes = self.margin_upper(boxes.lo, boxes.hi, lowers, uppers, relaxations)
+        per = np.where(boxes.open, per, -np.inf)
+        closing = self.closes(per)
+        open_ = boxes.open & ~closing
+        shut = boxes.open & closing & np.isfinite(per)
+        if shut.any():
+            self.closed_upper = max(self.closed_upper, float(per[shut].max()))
+        alive = np.flatnonzero(open_.any(axis=1))
+        self.counters.closed += boxes.count - alive.size
+        chosen = np.argmax(per[alive], axis=1)  # the slope of the bound of each box's best disjunct
+        lower = np.concatenate(lowers, axis=1) if lowers else np.zeros((boxes.count, 0))
+        upper = np.concatenate(uppers, axis=1) if uppers else np.zeros((boxes.count, 0))
+        return Boxes(
+            boxes.lo[alive], boxes.hi[alive], open_[alive], lower[alive], upper[alive],
+            per[alive].max(axis=1), slopes[alive, chosen],
+        )
+
+    def refilter(self, boxes: Boxes) -> Boxes:
+        """Close the boxes a raised threshold has overtaken since they were bounded."""
+        if not self.moving:
+            return boxes
+        shut = self.closes(boxes.score[:, None])[:, 0]
+        if shut.any():
+            self.closed_upper = max(self.closed_upper, float(boxes.score[shut].max()))
+            self.counters.closed += int(shut.sum())
+        return boxes.take(np.flatnonzero(~shut))
+
+    # -------------------------------------------------- the search
+    def run(self) -> str:
+        """Close every sub-box: "closed", or "stuck" when some box could neither be closed nor split.
+
+        Raises :class:`Found` (from ``accept``) or :class:`OutOfTime` (then :attr:`open_upper` holds
+        the largest bound still open). Open sub-boxes wait on a stack of :class:`Boxes` chunks,
+        already bounded; taking the newest first keeps the stack short.
+        """
+        s = self.settings
+        box = self.objective.box
+        root_width = np.where(box.widths > 0, box.widths, 1.0)
+        free = box.widths > 0
+        neurons = self.network.neuron_count
+        known_lower = np.full((1, neurons), -np.inf) if self.known is None else self.known[0][None, :].astype(float)
+        known_upper = np.full((1, neurons), np.inf) if self.known is None else self.known[1][None, :].astype(float)
+        root = Boxes(
+            box.lower[None, :].copy(), box.upper[None, :].copy(), np.ones((1, self.objective.disjuncts), dtype=bool),
+            known_lower, known_upper, np.zeros(1), np.zeros((1, box.dim)),
+        )
+        stack: list[Boxes] = []
+        try:
+            stack.append(self.bound(root))
+            stuck = 0
+            started = time.perf_counter()
+            rounds = list(s.rounds_after)
+            while stack:
+                self.check_time()
+                if rounds and time.perf_counter() - started >= rounds[0]:
+                    # undecided for a while: a larger falsification round; after the listed
+                    # times, one every `round_every` seconds
+                    rounds = rounds[1:] or [time.perf_counter() - started + s.round_every]
+                    self.falsify(s.round_samples, s.round_starts, s.round_steps, Boxes.concatenate(stack) if stack else None)
+                boxes = self.refilter(Boxes.pop(stack, s.batch))
+                if boxes.count == 0:
+                    continue
+                # leaves: too small to split, or few unstable neurons -> the caller's exact leaf
+                unstable = ((boxes.lower < 0) & (boxes.upper > 0)).sum(axis=1)
+                widths = (boxes.hi - boxes.lo) / root_width
+                tiny = ~np.any((widths > 1e-9) & free, axis=1)
+                leaf = tiny | (unstable <= s.leaf_unstable)
+                for index in np.flatnonzero(leaf):
+                    self.counters.milp_calls += 1
+                    outcome = self.leaf(self, Box(boxes.lo[index], boxes.hi[index]), boxes.lower[index], boxes.upper[index], boxes.open[index])
+                    if outcome == "closed":
+                        continue
+                    if tiny[index] or outcome == "stuck":
+                        stuck += 1  # cannot split further: the sub-box stays undecided
+                    else:
+                        leaf[index] = False  # split it instead
+                boxes = boxes.take(np.flatnonzero(~leaf))
+                if boxes.count == 0:
+                    continue
+                # an input may be split when it is not much narrower (relative to the root box) than the widest
+                relative = np.where(free, (boxes.hi - boxes.lo) / root_width, 0.0)
+                eligible = relative >= relative.max(axis=1, keepdims=True) * 0.5**s.spread
+                split = s.split if s.split != "auto" else ("trial" if self.objective.disjuncts == 1 else "slope")
+                if split == "trial":
+                    children = self.split_by_trial(boxes, eligible, relative)
+                else:
+                    if split == "widest":
+                        score = np.where(eligible, relative, -1.0)
+                    else:
+                        score = np.where(eligible, np.abs(boxes.slope) * (boxes.hi - boxes.lo) + 1e-12 * relative, -1.0)
+                    children = self.bound(boxes.halves(np.argmax(score, axis=1)))
+                if children.count:
+                    self.try_boxes(children)
+                    stack.append(self.refilter(children))
+        except OutOfTime:
+            self.open_upper = max((float(chunk.score.max()) for chunk in stack if chunk.count), default=self.open_upper)
+            if not stack:
+                self.open_upper = np.inf  # stopped before the first bound
+            raise
+        return "stuck" if stuck else "closed"
+
+    def split_by_trial(self, boxes: Boxes, eligible: np.ndarray, relative: np.ndarray) -> Boxes:
+        """Halve each box along the eligible input (n, d) whose halves have the lowest larger upper bound."""
+        dims = np.flatnonzero(eligible.any(axis=0))
+        n = boxes.count
+        trials = Boxes.concatenate([boxes.halves(np.full(n, dim)) for dim in dims])  # per dim: n lower, n upper halves
+        lowers, uppers, relaxations = self.bounder.neuron_bounds(trials.lo, trials.hi, trials.lower, trials.upper)
+        per = self.margin_upper(trials.lo, trials.hi, lowers, uppers, relaxations)[0]
+        per = np.where(trials.open, per, -np.inf).max(axis=1).reshape(dims.size, 2, n)
+        score = np.where(eligible[:, dims].T, per.max(axis=1) + 1e-3 * per.min(axis=1), np.inf)  # (dims, n)
+        best = np.argmin(score, axis=0)
+        # greedy trap: when no single split lowers the bound noticeably, halve the (relatively) widest input
+        gain = boxes.score - per.max(axis=1)[best, np.arange(n)]
+        stalled = gain < self.settings.stall * np.maximum(np.abs(boxes.score), 1e-9)
+        widest = np.argmax(np.where(eligible[:, dims], relative[:, dims], -1.0), axis=1)
+        best = np.where(stalled, widest, best)
+        picked = np.concatenate([best * 2 * n + np.arange(n), best * 2 * n + n + np.arange(n)])
+        return self.bound(trials.take(picked))
+
+    def try_boxes(self, boxes: Boxes) -> None:
+        """Try each box's centre and the corner maximising its linear bound; a few gradient steps from the best corners."""
+        corner = np.where(boxes.slope > 0, boxes.hi, boxes.lo)
+        self.try_points(np.vstack([(boxes.lo + boxes.hi) * 0.5, corner]))
+        if self.settings.local_attack:
+            top = np.argsort(-boxes.score)[: self.settings.local_attack]
+            self.attack(corner[top], boxes.lo[top], boxes.hi[top], self.settings.local_steps)

@@ -25,6 +25,7 @@ from milp.core.deadline import NO_DEADLINE, Deadline
 from milp.core.errors import InternalError, SolverStatusError
 from milp.encode.bigm import MilpModel
 from milp.core.options import SolverOptions
+from milp.core.tolerances import SOLVER_FEASIBILITY
 
 __all__ = ["SolverOptions", "Solution", "Status", "HighsSolver", "LpStack", "PolytopeLp"]
 
@@ -81,7 +82,8 @@ _banner_shown = False
 
 
 def _new_highs(*, threads: int = 1, presolve: bool = False, random_seed: int = 0,
-               primal_feasibility_tolerance: float = 1e-9, dual_feasibility_tolerance: float = 1e-9) -> highspy.Highs:
+               primal_feasibility_tolerance: float = SOLVER_FEASIBILITY,
+               dual_feasibility_tolerance: float = SOLVER_FEASIBILITY) -> highspy.Highs:
     """A silent HiGHS instance; every option this project sets on an LP is set here.
 
     highspy >= 1.16 prints a copyright banner on stdout when the process creates its first

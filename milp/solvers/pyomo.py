@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from milp.bounds.propagate import Bounds
+from milp.bounds.propagate import Bounds, interval_bounds, symbolic_bounds
 from milp.core.box import Box
+from milp.core.errors import InputError
 from milp.encode.bigm import MilpModel, affine_rows, build_milp
 from milp.core.network import Network
 
@@ -61,18 +62,28 @@ def to_pyomo(model: MilpModel, block=None):
     return block
 
 
-def add_network(parent, network: Network, box: Box, bounds: Bounds | str = "lp", name: str = "net"):
+def _bounds(network: Network, box: Box, bounds: Bounds | str) -> Bounds:
+    """``bounds`` as given, or computed by propagation ("interval" or "symbolic"). LP-tightened
+    bounds come from :func:`milp.search.tighten.pre_activation_bounds`, a later step: pass them in."""
+    if isinstance(bounds, Bounds):
+        return bounds
+    methods = {"interval": interval_bounds, "symbolic": symbolic_bounds}
+    if bounds not in methods:
+        raise InputError(f"bounds {bounds!r}: give 'interval', 'symbolic' or a Bounds value "
+                         "(e.g. milp.search.tighten.pre_activation_bounds(network, box, 'lp'))")
+    return methods[bounds](network, box)
+
+
+def add_network(parent, network: Network, box: Box, bounds: Bounds | str = "symbolic", name: str = "net"):
     """Embed ``network`` over ``box`` in a Pyomo model as a block ``parent.<name>``.
 
     The block has ``x[i]`` (input variables), ``y[j]`` (output expressions) and the big-M
-    rows; constrain or optimise them in your own model.
+    rows; constrain or optimise them in your own model. ``bounds`` gives each unstable
+    neuron's big-M constants (see :func:`_bounds`).
     """
     import pyomo.environ as pyo
 
-    from milp.search.tighten import pre_activation_bounds
-
-    if not isinstance(bounds, Bounds):
-        bounds = pre_activation_bounds(network, box, bounds)
+    bounds = _bounds(network, box, bounds)
     model = build_milp(network, box, bounds)
     block = pyo.Block(concrete=True)
     parent.add_component(name, block)
@@ -119,11 +130,8 @@ def solve_pyomo(
 
     import pyomo.environ as pyo
 
-    from milp.search.tighten import pre_activation_bounds
-
     started = time.perf_counter()
-    if not isinstance(bounds, Bounds):
-        bounds = pre_activation_bounds(network, box, bounds)
+    bounds = _bounds(network, box, bounds)
     model = build_milp(network, box, bounds)
     m = to_pyomo(model)
     row, constant = affine_rows(model.layout, objective_rows)
@@ -134,7 +142,7 @@ def solve_pyomo(
     )
     opt = pyo.SolverFactory(solver)
     if not opt.available():
-        raise ValueError(f"Pyomo solver {solver!r} is not available on this machine")
+        raise InputError(f"Pyomo solver {solver!r} is not available on this machine")
     if solver == "highs":  # Pyomo's maintained HiGHS interface (its time limit holds; appsi_highs's did not)
         options = {"mip_rel_gap": 0.0, "mip_abs_gap": 1e-9, "threads": 1}
         if time_limit is not None:

@@ -1,5 +1,8 @@
 """The command line as a user meets it: stdout carries exactly the answer, bad input gets one line and
-exit code 2, bugs say they are bugs (exit 1), Ctrl-C stops a long solve with the answer so far (exit 130)."""
+exit code 2, bugs say they are bugs (exit 1), Ctrl-C stops a long solve with the answer so far (exit 130).
+
+The guard behind "stdout is the answer" is tested on its own in tests/core/test_runtime.py; each command's
+own behaviour in tests/cli/test_cli_<command>.py."""
 
 from __future__ import annotations
 
@@ -11,20 +14,15 @@ import sys
 import time
 from pathlib import Path
 
-import highspy
 import numpy as np
 import pytest
 
 from importers import save_onnx
 import milp.search.queries
 from milp import cli
-from milp.core.errors import SolverStatusError
-from milp.solvers.highs import _MODEL_STATUS, Status, model_status
-from milp.core.runtime import THREAD_VARIABLES, answers_on_stdout, limit_threads
-from nets import random_mlp
-from test_queries import un_relu_toy
+from nets import random_mlp, un_relu_toy
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "MPLBACKEND": "Agg"}
 
 
@@ -87,34 +85,6 @@ def test_console_script_and_human_output_carry_only_the_answer(toy):
     if script.exists():
         done = subprocess.run([str(script), "range", str(model), "--box", "-5:5", "--json"], capture_output=True, text=True, env=ENV)
         assert done.returncode == 0 and json.loads(done.stdout)["outputs"][0]["max"] == pytest.approx(1.2825317, abs=1e-6)
-
-
-def test_guard_sends_c_level_and_child_output_to_stderr():
-    """Inside the guard, writes to file descriptor 1 (as C libraries make) and child processes go to stderr."""
-    code = (
-        "import os, subprocess, sys\n"
-        "from milp.core.runtime import answers_on_stdout\n"
-        "with answers_on_stdout() as out:\n"
-        "    os.write(1, b'c-level noise\\n')\n"
-        "    print('python noise')\n"
-        "    subprocess.run([sys.executable, '-c', 'print(\"child noise\")'])\n"
-        "    print('the answer', file=out)\n"
-        "print('after')\n"
-    )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout == "the answer\nafter\n"
-    assert "c-level noise" in run.stderr and "python noise" in run.stderr and "child noise" in run.stderr
-
-
-def test_guard_restores_stdout_for_the_caller(capfd):
-    """After the guard, descriptor 1 is stdout again (a program embedding main() keeps its stdout)."""
-    with answers_on_stdout() as out:
-        os.write(1, b"noise\n")
-        print("answer", file=out)
-    os.write(1, b"mine\n")
-    captured = capfd.readouterr()
-    assert captured.out == "answer\nmine\n" and "noise" in captured.err
 
 
 # ------------------------------------------------------------------ bad input: one line, exit 2
@@ -215,43 +185,6 @@ def test_internal_error_says_it_is_a_bug(toy, monkeypatch, capsys):
     assert len(err) == 1 and "internal error" in err[0] and "bug" in err[0] and "an invariant broke" in err[0]
 
 
-def test_every_highs_status_is_mapped_or_named():
-    """Each HiGHS model status either maps to one of ours or raises an error naming it; none becomes a silent unknown."""
-
-    class Fake:
-        def __init__(self, raw):
-            self.raw = raw
-
-        def getModelStatus(self):
-            return self.raw
-
-        def modelStatusToString(self, raw):
-            return f"text of {raw.name}"
-
-    for raw in highspy.HighsModelStatus.__members__.values():
-        if raw in _MODEL_STATUS:
-            assert isinstance(model_status(Fake(raw)), Status)
-        else:
-            with pytest.raises(SolverStatusError, match=raw.name):
-                model_status(Fake(raw))
-    assert model_status(Fake(highspy.HighsModelStatus.kTimeLimit), has_point=True) is Status.FEASIBLE
-    assert model_status(Fake(highspy.HighsModelStatus.kTimeLimit)) is Status.TIME_LIMIT
-
-
-# ------------------------------------------------------------------ threads
-def test_limit_threads_holds_here_and_in_child_processes(monkeypatch):
-    """BLAS pools of this process are held to the count, and child processes inherit it through the environment."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    for name in THREAD_VARIABLES:
-        monkeypatch.setenv(name, "7")
-    with threadpoolctl.threadpool_limits(limits=None):  # restores this process's pools afterwards
-        limit_threads(1)
-        assert all(pool["num_threads"] == 1 for pool in threadpoolctl.threadpool_info())
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"],
-                           capture_output=True, text=True)
-    assert child.stdout.split() == ["1", "1"]
-
-
 # ------------------------------------------------------------------ Ctrl-C
 @pytest.fixture(scope="module")
 def hard_model(tmp_path_factory):
@@ -261,6 +194,7 @@ def hard_model(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["range", "fires", "reach"])
 def test_ctrl_c_stops_a_long_solve_with_the_answer_so_far(hard_model, command):
     """SIGINT during a long HiGHS solve: the answer (unknown, with proved bounds) comes within a second or two, exit 130."""

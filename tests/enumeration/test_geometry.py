@@ -1,5 +1,6 @@
-"""Activation patterns as explicit polytopes, checked against independent truth: forward passes,
-dense sampling, scipy LPs (``linprog``) and the brute-force enumeration of ``tests/oracle.py``."""
+"""Activation patterns as explicit polytopes (milp.enumeration.geometry), checked against independent truth:
+forward passes, dense sampling, scipy LPs (``linprog``) and the brute-force enumeration of ``tests/oracle.py``.
+The local affine maps of a pattern (milp.core.patterns) are in tests/core/test_patterns.py."""
 
 from __future__ import annotations
 
@@ -12,41 +13,15 @@ from scipy.optimize import linprog
 import oracle
 from milp import Box, parse_conditions
 from milp.core.conditions import evaluate
-from milp.core.network import Affine, Network
+from milp.core.network import Network
 from milp.core.patterns import PatternError
-from milp.core.patterns import local_affine_maps, local_form, pattern_constraints
+from milp.core.patterns import pattern_constraints
 from milp.core.region import PolytopeError, Region
 from milp.enumeration.geometry import build_region, chebyshev_center, finish_region, region_of_point, remove_redundant
 from milp.enumeration.tree import RawRegion
-from nets import random_mlp, random_residual
+from nets import SMALL_NETS, random_mlp
 
 BOX2 = Box([-2.0, -2.0], [2.0, 2.0])
-
-
-def residual_net(rng: np.random.Generator) -> Network:
-    """Hand-built residual net, 2 inputs::
-
-        z0 = W0 x + b0                 (5 neurons)
-        z1 = U x + W1 h0 + b1          (4 neurons: reads the input and h0)
-        y  = V x + W2 h1 + c           (2 outputs: reads the input and h1)
-    """
-    layer0 = Affine(((0, rng.standard_normal((5, 2))),), rng.standard_normal(5))
-    layer1 = Affine(((0, rng.standard_normal((4, 2))), (1, rng.standard_normal((4, 5)))), rng.standard_normal(4))
-    output = Affine(((0, rng.standard_normal((2, 2))), (2, rng.standard_normal((2, 4)))), rng.standard_normal(2))
-    return Network(2, (layer0, layer1), output)
-
-
-NETWORKS = {
-    "mlp": lambda rng: random_mlp(rng, [2, 6, 5, 2]),
-    "residual": residual_net,
-    "residual_blocks": lambda rng: random_residual(rng, 2, 4, 2, 1),
-    "output_relu": lambda rng: random_mlp(rng, [2, 5, 3], output_relu=True),
-}
-
-
-@pytest.fixture(params=sorted(NETWORKS))
-def net(request) -> Network:
-    return NETWORKS[request.param](np.random.default_rng(sorted(NETWORKS).index(request.param)))
 
 
 def facet_excess(A: np.ndarray, b: np.ndarray, i: int) -> float:
@@ -64,39 +39,9 @@ def slack(region: Region, x: np.ndarray) -> np.ndarray:
     return np.min(region.b - np.atleast_2d(x) @ region.A.T, axis=1)
 
 
-# ------------------------------------------------------------------ local maps
-def test_local_maps_match_forward_pass_and_oracle(net):
-    rng = np.random.default_rng(1)
-    x = BOX2.sample(40, rng)
-    trace = net.forward(x)
-    for k, pattern in enumerate(oracle.patterns(net, x)):
-        maps = local_affine_maps(net, pattern)
-        truth_layers, truth_output = oracle.affine_maps(net, pattern)
-        for layer, (A, c) in enumerate(maps.layers):
-            np.testing.assert_allclose(A @ x[k] + c, trace.pre_activations[layer][k], rtol=1e-12, atol=1e-12)
-            np.testing.assert_allclose(A, truth_layers[layer][0], rtol=1e-12, atol=1e-14)
-            np.testing.assert_allclose(c, truth_layers[layer][1], rtol=1e-12, atol=1e-14)
-        C, d = maps.output
-        np.testing.assert_allclose(C @ x[k] + d, trace.output[k], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(C, truth_output[0], rtol=1e-12, atol=1e-14)
-    # a bool array and the text give the same maps
-    bits = trace.pattern()[0]
-    text = "".join("1" if v else "0" for v in bits)
-    np.testing.assert_array_equal(local_affine_maps(net, bits).output[0], local_affine_maps(net, text).output[0])
-
-
-def test_local_form_is_the_condition_value_inside_the_region():
-    rng = np.random.default_rng(2)
-    net = residual_net(rng)
-    (condition,) = parse_conditions(net, ["y[1] - 2 * h1[0] + x[1] >= 0.3"])
-    x = BOX2.sample(30, rng)
-    for point, pattern in zip(x, oracle.patterns(net, x)):
-        G, g = local_form(net, pattern, condition.expression)
-        np.testing.assert_allclose(G @ point + g, condition.slack(net, point), rtol=1e-12, atol=1e-12)
-
-
 # ------------------------------------------------------------------ regions of sampled points
-def test_region_of_each_sampled_point(net):
+def test_region_of_each_sampled_point(small_net):
+    net = small_net
     rng = np.random.default_rng(3)
     cloud = BOX2.sample(6000, rng)
     cloud_patterns = np.array(oracle.patterns(net, cloud))
@@ -154,7 +99,7 @@ def test_regions_with_conditions_match_oracle():
 @pytest.mark.parametrize("name", ["mlp", "residual", "output_relu"])
 def test_polygon_areas_match_sampling_and_tile_the_box(name):
     rng = np.random.default_rng(5)
-    net = NETWORKS[name](rng)
+    net = SMALL_NETS[name](rng)
     # every pattern of a dense grid, plus any thin one the oracle's complete enumeration finds
     grid = np.stack(np.meshgrid(np.linspace(-2, 2, 301), np.linspace(-2, 2, 301)), axis=-1).reshape(-1, 2)
     grid_patterns = set(oracle.patterns(net, grid))
@@ -334,7 +279,8 @@ def test_region_of_point_where_conditions_fail_is_none():
 
 
 # ------------------------------------------------------------------ values and errors
-def test_dict_round_trip_through_json(net):
+def test_dict_round_trip_through_json(small_net):
+    net = small_net
     region = region_of_point(net, BOX2, np.array([0.1, -0.2]))
     back = Region.from_dict(json.loads(json.dumps(region.to_dict())))
     for name in ("A", "b", "interior_point", "vertices"):

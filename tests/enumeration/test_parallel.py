@@ -1,23 +1,17 @@
-"""Parallel region enumeration: any number of workers, any executor, failures and resume give the single-process set."""
+"""Parallel region enumeration: any number of workers, any executor, failures and resume give the single-process set
+(``milp regions --workers``: tests/cli/test_cli_regions.py)."""
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
 import oracle
-from importers import save_onnx
 from milp import parse_box, parse_conditions
-from milp.cli.main import main
-from milp.io.regionfiles import read_region_file
 from milp.core.options import OptionError
 from milp.enumeration.parallel import (
     ParallelError,
@@ -29,25 +23,8 @@ from milp.enumeration.parallel import (
     simulate_makespan,
     solve_subproblem,
 )
-from milp.enumeration.engines import regions
 from milp.search.tighten import pre_activation_bounds
-from nets import random_mlp
-
-
-def deep_net():
-    """2-16-16-16-1, about 500 regions over [-1, 1]^2: enough work to re-split with a short task budget."""
-    return random_mlp(np.random.default_rng(1), [2, 16, 16, 16, 1]), parse_box("-1:1", 2)
-
-
-def tiny_net():
-    """2-5-5-2 with a condition: small enough for the brute-force oracle."""
-    return random_mlp(np.random.default_rng(7), [2, 5, 5, 2]), parse_box("-1.5:1.5", 2), ["y[0] > 0"]
-
-
-@functools.lru_cache(maxsize=None)
-def deep_truth() -> frozenset:
-    net, box = deep_net()
-    return frozenset(r.pattern for r in regions(net, box))
+from nets import deep_net, deep_truth, random_mlp, tiny_net
 
 
 def listed(search) -> list[str]:
@@ -135,6 +112,7 @@ def test_cut_is_disjoint_and_covers_every_region():
 
 
 # ------------------------------------------------------------------ same set, whatever runs it
+@pytest.mark.slow
 @pytest.mark.parametrize("scheduler, workers", [("serial", 1), ("processes", 1), ("processes", 2), ("processes", 4)])
 def test_any_number_of_workers_lists_the_single_process_set(scheduler, workers):
     net, box = deep_net()
@@ -155,6 +133,7 @@ def test_parallel_equals_the_oracle_on_a_tiny_net(method):
     assert set(listed(search)) == truth and search.complete
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_lists_the_single_process_set():
     distributed = pytest.importorskip("distributed")
     net, box = deep_net()
@@ -172,6 +151,7 @@ def test_dask_local_cluster_lists_the_single_process_set():
 
 
 # ------------------------------------------------------------------ failures are retried or reported
+@pytest.mark.slow
 def test_a_killed_worker_is_retried(tmp_path):
     net, box = deep_net()
     search = parallel_regions(net, box, workers=2, target=8, task=functools.partial(kill_first_task, str(tmp_path / "killed")))
@@ -179,6 +159,7 @@ def test_a_killed_worker_is_retried(tmp_path):
     assert search.complete and search.retries >= 1 and not search.errors
 
 
+@pytest.mark.slow
 def test_a_subproblem_that_always_kills_its_worker_is_reported():
     net, box = deep_net()
     victim = make_subproblems(net, box, (), pre_activation_bounds(net, box, "symbolic"), 1e-7, 8)[0]
@@ -191,6 +172,7 @@ def test_a_subproblem_that_always_kills_its_worker_is_reported():
     assert found == {p for p in deep_truth() if not agrees(net, p, victim)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheduler, workers", [("serial", 1), ("processes", 2)])
 def test_a_task_that_raises_is_retried_then_reported(tmp_path, scheduler, workers):
     net, box = deep_net()
@@ -204,7 +186,21 @@ def test_a_task_that_raises_is_retried_then_reported(tmp_path, scheduler, worker
     assert found == {p for p in deep_truth() if not agrees(net, p, victim)}
 
 
+@pytest.mark.slow
+def test_a_dask_worker_that_dies_is_replaced_and_its_task_rerun(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    net, box = deep_net()
+    # worker processes (with nannies that restart them), so that a task can end its process
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            search = parallel_regions(net, box, scheduler=client, target=8, task=functools.partial(kill_first_task, str(tmp_path / "killed")))
+            assert set(listed(search)) == deep_truth()
+            assert search.complete and not search.errors
+            assert (tmp_path / "killed").exists()  # the first task did end its worker
+
+
 # ------------------------------------------------------------------ limits and resume
+@pytest.mark.slow
 def test_stopped_run_resumes_with_another_number_of_workers():
     net, box = deep_net()
     first = parallel_regions(net, box, workers=2, max_regions=150, split_after=0.02)
@@ -250,92 +246,8 @@ def test_cost_model_schedules_leftovers_after_their_parent():
     assert simulate_makespan(tasks, 2) == pytest.approx(6.0)  # c waits for a
 
 
-# ------------------------------------------------------------------ command line
-@pytest.fixture
-def deep_model(tmp_path):
-    net, _ = deep_net()
-    path = tmp_path / "deep.onnx"
-    save_onnx(net, path, dtype=np.float64)
-    return path
-
-
-def test_cli_workers_write_the_same_file_with_subproblem_records(tmp_path, deep_model):
-    args = ["regions", str(deep_model), "--box", "-1:1", "--quiet"]
-    assert main([*args, "-o", str(tmp_path / "one.jsonl")]) == 0
-    assert main([*args, "--workers", "2", "-o", str(tmp_path / "two.jsonl")]) == 0
-    one, two = read_region_file(tmp_path / "one.jsonl"), read_region_file(tmp_path / "two.jsonl")
-    assert two.complete and {r.pattern for r in two.regions} == {r.pattern for r in one.regions}
-    assert len(two.regions) == len(one.regions) == len(deep_truth())
-    lines = [json.loads(line) for line in (tmp_path / "two.jsonl").read_text().splitlines()]
-    assert any(item["type"] == "subproblem_done" for item in lines)
-    assert two.stats["workers"] == 2 and two.stats["errors"] == []
-
-
-@pytest.mark.parametrize("suffix", [".jsonl", ".npz"])
-def test_cli_stopped_parallel_run_resumes_to_the_same_set(tmp_path, deep_model, suffix):
-    out = tmp_path / f"zones{suffix}"
-    args = ["regions", str(deep_model), "--box", "-1:1", "--quiet", "-o", str(out)]
-    assert main([*args, "--workers", "2", "--max-regions", "100"]) == 0
-    first = read_region_file(out)
-    assert len(first.regions) == 100 and not first.complete
-    if suffix == ".npz":
-        assert first.stats["subproblems_done"]  # kept for --resume, as the .jsonl's subproblem lines
-    assert main([*args, "--workers", "2", "--resume"]) == 0
-    resumed = read_region_file(out)
-    patterns = [r.pattern for r in resumed.regions]
-    assert resumed.complete and len(patterns) == len(set(patterns))
-    assert set(patterns) == deep_truth()
-
-
-def test_cli_bad_worker_options_are_one_line(deep_model, capsys):
-    args = ["regions", str(deep_model), "--box", "-1:1", "--quiet"]
-    assert main([*args, "--scheduler", "nonsense"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("milp: error:") and "scheduler" in err and "\n" not in err
-    assert main([*args, "--workers", "-1"]) == 2
-    assert "--workers" in capsys.readouterr().err
-
-
-def test_ctrl_c_with_workers_leaves_a_file_that_resumes(tmp_path):
-    """SIGINT to a run with worker processes: exit code 130, a valid incomplete file, and --resume finishes it."""
-    net = random_mlp(np.random.default_rng(5), [2, 24, 24, 24, 1])
-    model = tmp_path / "big.onnx"
-    save_onnx(net, model, dtype=np.float64)
-    out = tmp_path / "zones.jsonl"
-    command = [sys.executable, "-m", "milp", "regions", str(model), "--box", "-2:2", "--quiet", "--workers", "2", "-o", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None:
-        if out.exists() and out.read_text().count('"region"') >= 20:
-            break
-        time.sleep(0.1)
-    if process.poll() is not None:
-        pytest.skip("the run ended before it could be interrupted")
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err.decode()
-    first = read_region_file(out)
-    assert not first.complete and len(first.regions) >= 20
-    assert main(["regions", str(model), "--box", "-2:2", "--quiet", "--workers", "2", "-o", str(out), "--resume"]) == 0
-    resumed = read_region_file(out)
-    patterns = [r.pattern for r in resumed.regions]
-    assert resumed.complete and len(patterns) == len(set(patterns))
-    assert set(patterns) == {r.pattern for r in regions(net, parse_box("-2:2", 2))}
-
-
-def test_a_dask_worker_that_dies_is_replaced_and_its_task_rerun(tmp_path):
-    distributed = pytest.importorskip("distributed")
-    net, box = deep_net()
-    # worker processes (with nannies that restart them), so that a task can end its process
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            search = parallel_regions(net, box, scheduler=client, target=8, task=functools.partial(kill_first_task, str(tmp_path / "killed")))
-            assert set(listed(search)) == deep_truth()
-            assert search.complete and not search.errors
-            assert (tmp_path / "killed").exists()  # the first task did end its worker
-
-
 # ------------------------------------------------------------------ warm-up in this process
+@pytest.mark.slow
 def test_warmup_hands_its_unexplored_nodes_to_the_workers():
     """A warm-up too short to finish ships its open nodes: the pool then lists the same set, once each."""
     net, box = deep_net()

@@ -1,10 +1,7 @@
-"""Region enumeration against independent truth: the brute-force oracle, dense sampling and onnxruntime."""
+"""Region enumeration against independent truth: the brute-force oracle, dense sampling and onnxruntime
+(``milp regions`` itself, files and resume: tests/cli/test_cli_regions.py)."""
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,27 +11,15 @@ from hypothesis import strategies as st
 import oracle
 from importers import OnnxReference, save_onnx
 from milp import Box, parse_box, parse_conditions
-from milp.cli.main import main
-from milp.io.regionfiles import read_region_file
 from milp.core.network import Affine, Network
 from milp.enumeration.engines import region_containing, regions
-from nets import random_mlp, random_residual
-from test_queries import un_relu_toy
+from nets import chained_net, random_mlp, random_residual, un_relu_toy
 
 
 def patterns_of(search) -> set[str]:
     found = [r.pattern for r in search]
     assert len(found) == len(set(found)), "a region was listed twice"
     return set(found)
-
-
-def chained_net(seed: int = 0) -> Network:
-    """Two up-projection / ReLU / down-projection blocks as in the design notes: 2 -> 10 -> 2 -> 10, ReLU output."""
-    rng = np.random.default_rng(seed)
-    up1, b1 = rng.standard_normal((10, 2)), rng.standard_normal(10) * 0.5
-    down = rng.standard_normal((2, 10)) / 3
-    up2, b2 = rng.standard_normal((10, 2)), rng.standard_normal(10) * 0.5
-    return Network.mlp([(up1, b1), (up2 @ down, b2)], output_relu=True)
 
 
 def all_pre_activations(net: Network) -> Network:
@@ -50,6 +35,7 @@ def all_pre_activations(net: Network) -> Network:
     return Network(net.input_dim, net.relu_layers, Affine(tuple(terms), bias))
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 100_000),
@@ -140,46 +126,6 @@ def test_region_geometry_and_point_lookup():
         assert np.all(r.A @ r.interior_point <= r.b - r.radius * 0.999)
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".npz"])
-def test_interrupted_run_resumes_to_the_same_set(tmp_path, suffix):
-    net = chained_net(2)
-    model = tmp_path / "net.onnx"
-    save_onnx(net, model)
-    out = tmp_path / f"zones{suffix}"
-    args = [str(model), "--box", "-6:6", "--where", "y[0] > 0", "--quiet"]
-    assert main(["regions", *args, "-o", str(out), "--max-regions", "3"]) == 0
-    first = read_region_file(out)
-    assert len(first.regions) == 3 and not first.complete
-    assert main(["regions", *args, "-o", str(out), "--resume"]) == 0
-    resumed = read_region_file(out)
-    assert resumed.complete
-    whole = tmp_path / f"whole{suffix}"
-    assert main(["regions", *args, "-o", str(whole)]) == 0
-    uninterrupted = read_region_file(whole)
-    patterns = [r.pattern for r in resumed.regions]
-    assert len(patterns) == len(set(patterns))
-    assert set(patterns) == {r.pattern for r in uninterrupted.regions}
-
-
-def test_killed_run_leaves_a_readable_file_that_resumes(tmp_path):
-    """A process killed mid-write leaves a torn last line: the file still reads, and resume completes it."""
-    net = chained_net(3)
-    model = tmp_path / "net.onnx"
-    save_onnx(net, model)
-    out = tmp_path / "zones.jsonl"
-    args = [str(model), "--box", "-6:6", "--quiet"]
-    assert main(["regions", *args, "-o", str(out)]) == 0
-    full = read_region_file(out)
-    lines = out.read_bytes().splitlines(keepends=True)
-    out.write_bytes(b"".join(lines[:4]) + lines[4][:25])  # header, 3 regions, half a line, no footer
-    torn = read_region_file(out)
-    assert len(torn.regions) == 3 and not torn.complete
-    assert main(["regions", *args, "-o", str(out), "--resume"]) == 0
-    again = read_region_file(out)
-    assert again.complete and {r.pattern for r in again.regions} == {r.pattern for r in full.regions}
-    assert len(again.regions) == len(full.regions)
-
-
 def test_time_limit_marks_the_list_incomplete():
     rng = np.random.default_rng(5)
     net = random_mlp(rng, [2, 30, 30, 30, 1])
@@ -187,25 +133,3 @@ def test_time_limit_marks_the_list_incomplete():
     found = list(search)
     assert not search.complete
     assert len(found) == search.stats.regions
-
-
-def test_regions_cli_errors_are_one_line(tmp_path, capsys):
-    net = un_relu_toy()
-    model = tmp_path / "toy.onnx"
-    save_onnx(net, model)
-    assert main(["regions", str(model), "--box", "-5:5", "--where", "q[0] > 1"]) == 2
-    assert "unknown name" in capsys.readouterr().err
-    assert main(["regions", str(model), "--box", "-5:5", "-o", str(tmp_path / "x.txt")]) == 2
-    assert main(["regions", str(model), "--box", "-5:5", "--resume"]) == 2
-
-
-def test_python_module_entry_point(tmp_path):
-    model = tmp_path / "toy.onnx"
-    save_onnx(un_relu_toy(), model)
-    done = subprocess.run(
-        [sys.executable, "-m", "milp", "regions", str(model), "--box", "-5:5", "--where", "y[0] > 0", "--json"],
-        capture_output=True, text=True, check=True,
-    )
-    summary = json.loads(done.stdout)
-    truth = oracle.enumerate_regions(un_relu_toy(), np.full(2, -5.0), np.full(2, 5.0), parse_conditions(un_relu_toy(), ["y[0] > 0"]))
-    assert summary["regions"] == len(truth) and summary["complete"] is True

@@ -322,6 +322,7 @@ def random_property(draw):
     return "\n".join(lines), n_in, n_out
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(random_property(), st.integers(0, 2**32 - 1))
 def test_dnf_agrees_with_direct_evaluation_on_random_formulas(prop_text, seed):

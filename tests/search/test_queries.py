@@ -10,21 +10,8 @@ from hypothesis import strategies as st
 import oracle
 from milp import Box, parse_box, parse_conditions
 from milp.core.conditions import value_form
-from milp.core.network import Network
 from milp.search.queries import QueryError, fires, output_range, reach
-from nets import random_mlp, random_residual
-
-SQ3 = np.sqrt(3.0)
-
-
-def un_relu_toy() -> Network:
-    """The design notes' toy ``f(x) = relu(U D relu(W x + b_W) + b_U)``, W = U three unit vectors 120 deg apart::
-
-        x (2) --W, b_W=-0.5--> relu (3) --U D, b_U=-0.3--> relu (3) = y
-    """
-    W = np.array([[1.0, 0.0], [-0.5, SQ3 / 2], [-0.5, -SQ3 / 2]])
-    D = 0.5 * np.array([[0.5, 0.5, -SQ3 / 2], [SQ3 / 2, -SQ3 / 2, 0.0]])
-    return Network.mlp([(W, np.full(3, -0.5)), (W @ D, np.full(3, -0.3))], output_relu=True)
+from nets import random_mlp, random_residual, un_relu_toy
 
 
 def _nets():
@@ -140,53 +127,3 @@ def test_bad_queries_raise_clear_errors():
         output_range(net, box, [4])
     with pytest.raises(ValueError, match="3 intervals"):
         output_range(net, parse_box("-1:1,-1:1,-1:1"))
-
-
-def test_pyomo_backend_gives_the_same_optimum():
-    pyo = pytest.importorskip("pyomo.environ")
-    from milp.solvers.pyomo import add_network, solve_pyomo
-
-    rng = np.random.default_rng(11)
-    net = random_mlp(rng, [2, 6, 6, 1])
-    box = Box(np.full(2, -1.0), np.full(2, 1.0))
-    ours = output_range(net, box).outputs[0]
-    for solver in ("highs", "appsi_highs"):  # Pyomo's two HiGHS interfaces
-        through_pyomo = solve_pyomo(net, box, value_form(net, "y", 0), maximize=True, solver=solver)
-        assert through_pyomo.status == "optimal"
-        assert through_pyomo.objective == pytest.approx(ours.max, abs=1e-6)
-        assert net.forward(through_pyomo.x[None, :]).output[0, 0] == pytest.approx(ours.max, abs=1e-6)
-    # embedding in a user's own model: minimise y[0] subject to x[0] >= 0.5
-    m = pyo.ConcreteModel()
-    block = add_network(m, net, box)
-    m.side = pyo.Constraint(expr=block.x[0] >= 0.5)
-    m.obj = pyo.Objective(expr=block.y[0], sense=pyo.minimize)
-    pyo.SolverFactory("appsi_highs").solve(m)
-    sub = Box(np.array([0.5, -1.0]), np.array([1.0, 1.0]))
-    assert pyo.value(m.obj) == pytest.approx(output_range(net, sub).outputs[0].min, abs=1e-6)
-
-
-def test_cli_solver_option_goes_through_pyomo_and_agrees(tmp_path, capsys):
-    """--solver highs solves the whole MILP through Pyomo: the same optima as the built-in path; a bad name is one line."""
-    import json
-
-    from importers import save_onnx
-    from milp.cli.main import main
-
-    net = random_mlp(np.random.default_rng(5), [2, 6, 6, 2])
-    model = tmp_path / "net.onnx"
-    save_onnx(net, model)
-    assert main(["range", str(model), "--box", "-1:1", "--json"]) == 0
-    ours = json.loads(capsys.readouterr().out)["outputs"]
-    assert main(["range", str(model), "--box", "-1:1", "--json", "--solver", "highs"]) == 0
-    theirs = json.loads(capsys.readouterr().out)["outputs"]
-    for a, b in zip(ours, theirs):
-        assert b["status"] == "exact"
-        assert b["max"] == pytest.approx(a["max"], abs=1e-6) and b["min"] == pytest.approx(a["min"], abs=1e-6)
-        assert net.forward(np.array([b["argmax"]])).output[0, a["index"]] == pytest.approx(a["max"], abs=1e-6)
-    assert main(["fires", str(model), "--box", "-1:1", "--layer", "1", "--neuron", "2", "--json", "--solver", "highs"]) == 0
-    fired = json.loads(capsys.readouterr().out)
-    assert main(["fires", str(model), "--box", "-1:1", "--layer", "1", "--neuron", "2", "--json"]) == 0
-    assert fired["max"] == pytest.approx(json.loads(capsys.readouterr().out)["max"], abs=1e-6)
-    assert main(["range", str(model), "--box", "-1:1", "--solver", "no-such-solver"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("milp: error: --solver") and "\n" not in err

@@ -1,46 +1,25 @@
-"""milp.search.verify and ``milp vnnlib``: verdicts against independent truth, witnesses, timeouts, CLI."""
+"""milp.search.verify: verdicts against independent truth, witnesses, timeouts (``milp vnnlib`` is in tests/cli)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import oracle
-from nets import random_mlp
+from nets import island_network, property_text, random_mlp
 
 from importers import OnnxReference, load_onnx
-from importers.onnx_export import save_onnx
-from milp.cli.main import main
 from milp.core.network import Affine, Network
-from milp.search.verify import RESULTS, Verdict, VerifyError, verify
-from milp.io.vnnlib import check_counterexample, read_counterexample, read_vnnlib
+from milp.search.verify import Verdict, VerifyError, verify
+from milp.io.vnnlib import check_counterexample, read_vnnlib
 
 from conftest import ACASXU, ACASXU_SKIP  # $MILP_BENCHMARKS/acasxu, else ../shared/benchmarks/acasxu
 needs_acasxu = pytest.mark.skipif(not (ACASXU / "instances.csv").exists(), reason=ACASXU_SKIP)
 
 
 # ------------------------------------------------------------------ helpers
-def property_text(n_in: int, n_out: int, box, disjuncts) -> str:
-    """A VNN-LIB text: ``box`` [(lo, hi)] per input; each disjunct a list of (coefficients, rhs) meaning c . y <= rhs."""
-    lines = [f"(declare-const X_{i} Real)" for i in range(n_in)] + [f"(declare-const Y_{j} Real)" for j in range(n_out)]
-    for i, (lo, hi) in enumerate(box):
-        lines += [f"(assert (>= X_{i} {float(lo)!r}))", f"(assert (<= X_{i} {float(hi)!r}))"]
-
-    def row(c, rhs):
-        terms = " ".join(f"(* {float(v)!r} Y_{j})" for j, v in enumerate(c) if v != 0)
-        return f"(<= (+ {terms}) {float(rhs)!r})"
-
-    branches = ["(and " + " ".join(row(c, rhs) for c, rhs in d) + ")" for d in disjuncts]
-    lines.append("(assert (or " + " ".join(branches) + "))")
-    return "\n".join(lines) + "\n"
-
-
 def oracle_reachable(network: Network, prop) -> bool:
     """Brute force over activation regions: is some disjunct reachable?"""
     output = network.output
@@ -109,15 +88,6 @@ def test_deeper_networks_agree_with_the_exact_milp(seed):
         assert_witness(network, prop, verdict)
 
 
-def island_network(centre: np.ndarray, steep: float) -> Network:
-    """``y = relu(1 - steep * |x - centre|_1)``: positive only on a tiny diamond, flat zero elsewhere."""
-    d = centre.size
-    w1 = np.vstack([np.eye(d), -np.eye(d)]) * steep
-    b1 = np.concatenate([-centre, centre]) * steep
-    w2 = -np.ones((1, 2 * d))
-    return Network.mlp([(w1, b1), (w2, np.ones(1)), (np.ones((1, 1)), np.zeros(1))])
-
-
 def test_a_counterexample_on_a_tiny_island_is_found_by_the_search_not_by_sampling():
     centre = np.array([0.31234, -0.71717])
     network = island_network(centre, 1000.0)
@@ -182,75 +152,6 @@ def test_a_counterexample_the_reference_refuses_is_not_reported():
     assert verdict.x is None
 
 
-# ------------------------------------------------------------------ command line
-@pytest.fixture
-def model_and_properties(tmp_path):
-    network = island_network(np.array([0.25, 0.5]), 4.0)
-    model = tmp_path / "island.onnx"
-    save_onnx(network, model)
-    box = [(0.0, 1.0), (0.0, 1.0)]
-    sat = tmp_path / "sat.vnnlib"
-    sat.write_text(property_text(2, 1, box, [[(np.array([-1.0]), -0.9)]]))
-    unsat = tmp_path / "unsat.vnnlib"
-    unsat.write_text(property_text(2, 1, box, [[(np.array([-1.0]), -1.5)]]))
-    return network, model, sat, unsat
-
-
-def test_cli_sat_prints_and_writes_the_counterexample(model_and_properties, tmp_path, capsys):
-    network, model, sat, _ = model_and_properties
-    results = tmp_path / "out.txt"
-    assert main(["vnnlib", str(model), str(sat), "--timeout", "20", "--results", str(results)]) == 0
-    printed = capsys.readouterr().out
-    text = results.read_text()
-    assert printed.splitlines()[0] == "sat" and text.splitlines()[0] == "sat"
-    x, y = read_counterexample(text.split("\n", 1)[1])
-    prop = read_vnnlib(sat, 2, 1)
-    assert check_counterexample(prop, x, y, tol=1e-4)
-    np.testing.assert_allclose(OnnxReference(model)(x[None, :]).reshape(-1), y, atol=1e-6)
-
-
-def test_cli_unsat_and_json(model_and_properties, tmp_path, capsys):
-    _, model, _, unsat = model_and_properties
-    results = tmp_path / "out.txt"
-    assert main(["vnnlib", str(model), str(unsat), "--results", str(results), "--json"]) == 0
-    payload = json.loads(capsys.readouterr().out)
-    assert payload["result"] == "unsat" and payload["counterexample"] is None
-    assert results.read_text().strip() == "unsat"
-
-
-@pytest.mark.parametrize("case", ["missing model", "missing property", "wrong dimensions", "unsupported construct"])
-def test_cli_bad_input_exits_2_with_one_line_and_writes_error(case, model_and_properties, tmp_path, capsys):
-    _, model, sat, _ = model_and_properties
-    prop = sat
-    if case == "missing model":
-        model = tmp_path / "nothing.onnx"
-    elif case == "missing property":
-        prop = tmp_path / "nothing.vnnlib"
-    elif case == "wrong dimensions":
-        prop = tmp_path / "wide.vnnlib"
-        prop.write_text(property_text(3, 1, [(0, 1)] * 3, [[(np.array([1.0]), 0.0)]]))
-    else:
-        prop = tmp_path / "not.vnnlib"
-        prop.write_text(sat.read_text() + "(assert (not (<= Y_0 0)))\n")
-    results = tmp_path / "out.txt"
-    assert main(["vnnlib", str(model), str(prop), "--results", str(results)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("milp: error:") and err.count("\n") == 1 and "Traceback" not in err
-    assert results.read_text().strip() == "error"
-    if case == "unsupported construct":
-        assert "line 9" in err and "not" in err
-
-
-def test_cli_help_has_an_example_and_the_module_runs(model_and_properties):
-    _, model, _, unsat = model_and_properties
-    repo = Path(__file__).resolve().parents[1]
-    helped = subprocess.run([sys.executable, "-m", "milp", "vnnlib", "--help"], capture_output=True, text=True, cwd=repo, check=True)
-    assert "example" in helped.stdout and "--results" in helped.stdout and "--timeout" in helped.stdout
-    done = subprocess.run([sys.executable, "-m", "milp", "vnnlib", str(model), str(unsat), "--timeout", "30"],
-                          capture_output=True, text=True, cwd=repo)
-    assert done.returncode == 0 and done.stdout.strip() == "unsat", done.stderr
-
-
 # ------------------------------------------------------------------ ACAS Xu
 def acas(net: str, prop: int):
     model = ACASXU / "onnx" / f"ACASXU_run2a_{net}_batch_2000.onnx"
@@ -284,14 +185,3 @@ def test_acasxu_hard_instance_with_a_short_timeout_says_timeout():
     verdict = verify(network, vnnlib, timeout=1.0, reference=reference)
     assert verdict.result == "timeout"
     assert time.perf_counter() - started < 3.0
-
-
-@needs_acasxu
-def test_acasxu_cli_writes_results(tmp_path):
-    results = tmp_path / "out.txt"
-    code = main(["vnnlib", str(ACASXU / "onnx" / "ACASXU_run2a_1_7_batch_2000.onnx"), str(ACASXU / "vnnlib" / "prop_3.vnnlib"),
-                 "--timeout", "60", "--results", str(results)])
-    assert code == 0
-    lines = results.read_text().splitlines()
-    assert lines[0] == "sat" and lines[1].startswith("((X_0 ")
-    assert set(RESULTS) >= {"sat", "unsat", "timeout", "unknown", "error"}

@@ -1,0 +1,120 @@
+"""One exact MILP over a box: the maximum of an affine form, or whether conditions can hold.
+
+Both hand every solver point to :func:`milp.search.witness.solve_checked`; a maximum is
+``optimal`` only when the checked point attains the solver's proved bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from milp.core.box import Box
+from milp.core.conditions import Condition
+from milp.core.deadline import Deadline
+from milp.core.errors import InternalError
+from milp.core.network import Affine, Network
+from milp.core.options import SolverOptions
+from milp.core.tolerances import proves_not_positive
+from milp.encode.bigm import MilpModel, affine_row, build_milp, condition_rows
+from milp.search.witness import Reference, check_point, clip_to_box, polish_in_pattern
+from milp.solvers.highs import HighsSolver, Solution, Status
+
+__all__ = ["Maximum", "milp_maximum", "milp_reach", "solve_checked", "limit_reason", "values_at"]
+
+
+def limit_reason(deadline: Deadline) -> str:
+    return "stopped on request" if deadline.stopped else "time limit reached"
+
+
+def values_at(network: Network, x: np.ndarray) -> list[np.ndarray]:
+    """The sources ``[x, h_0, h_1, ...]`` at the points ``x`` ((d,) or (n, d)), each (n, dim)."""
+    trace = network.forward(np.atleast_2d(x))
+    return [trace.inputs, *trace.activations]
+
+
+@dataclass(frozen=True)
+class Maximum:
+    """The proved maximum of a one-row form: ``status`` ``optimal`` or ``unknown`` (limit);
+    ``value`` at the checked point ``x`` (input_dim,); ``upper_bound`` proved."""
+
+    status: str
+    value: float | None
+    x: np.ndarray | None
+    upper_bound: float | None
+    subproblems: int = 0
+    milp_calls: int = 0
+
+
+def solve_checked(
+    network: Network,
+    box: Box,
+    model: MilpModel,
+    solver: HighsSolver,
+    objective: Affine | None,
+    conditions: Sequence[Condition],
+    maximize: bool,
+    reference: Reference | None,
+    deadline: Deadline,
+    options: SolverOptions,
+) -> tuple[Solution, np.ndarray | None, str]:
+    """Solve, then check the point (polishing it by an LP when the raw point fails)."""
+    solution = solver.solve(deadline)
+    if not solution.has_point:
+        return solution, None, ""
+    x = clip_to_box(box, solution.values[model.layout.input])
+    ok, why = check_point(network, box, x, conditions, reference)
+    if ok:
+        return solution, x, ""
+    polished = polish_in_pattern(network, box, x, objective, conditions, maximize)
+    if polished is not None:
+        ok2, why2 = check_point(network, box, polished, conditions, reference)
+        if ok2:
+            return solution, polished, ""
+        why = why2
+    return solution, None, why
+
+
+def milp_maximum(network, box, bounds, form, reference, deadline, options, check_network=None) -> Maximum:
+    """One exact MILP over ``box``: the maximum of ``form`` (over ``network``'s sources)."""
+    model = build_milp(network, box, bounds)
+    solver = HighsSolver(model, options)
+    cols, coefs, constant = affine_row(model.layout, form)
+    solver.set_objective(cols, coefs, constant, maximize=True)
+    check = check_network or network
+    solution, x, _ = solve_checked(check, box, model, solver, form, (), True, reference, deadline, options)
+    if solution.status == "infeasible":
+        raise InternalError("the MILP is infeasible over the box, which cannot happen for a valid network and box")
+    value = None if x is None else float(form.apply([*values_at(network, x)])[0, 0])
+    bound = solution.bound
+    exact = solution.status == "optimal" and value is not None and bound is not None and bound - value <= 1e-6 * (1 + abs(value))
+    return Maximum("optimal" if exact else "unknown", value, x, bound, 1, 1)
+
+
+def milp_reach(network, box, bounds, conditions, reference, deadline, options) -> tuple[str, np.ndarray | None, str]:
+    """One MILP over ``box``: ``("sat", x, "")``, ``("unsat", None, why)`` or ``("unknown", None, why)``."""
+    model = build_milp(network, box, bounds)
+    solver = HighsSolver(model, options)
+    strict = [c for c in conditions if c.strict]
+    rows, lower, upper = condition_rows(model.layout, [c for c in conditions if not c.strict])
+    solver.add_rows(rows, lower, upper)
+    if strict:
+        # strict conditions through a margin t that is maximised: e(x) - t >= 0, t <= 1
+        t = solver.add_column(-np.inf, 1.0)
+        srows, slower, supper = condition_rows(model.layout, strict)
+        srows = sp.hstack([sp.csr_matrix((srows.data, srows.indices, srows.indptr), shape=(srows.shape[0], t)), -np.ones((len(strict), 1))], format="csr")
+        solver.add_rows(srows, slower, supper)
+        solver.set_objective([t], [1.0], 0.0, maximize=True)
+    solution, x, why = solve_checked(network, box, model, solver, None, conditions, True, reference, deadline, options)
+    if x is not None:
+        return "sat", x, ""
+    if solution.status == "infeasible":
+        return "unsat", None, ""
+    if strict and solution.status == Status.OPTIMAL and proves_not_positive(solution.bound):
+        return "unsat", None, f"the strict conditions hold nowhere (largest margin {solution.bound:.3g}, within the solver's tolerance of 0)"
+    if solution.status in (Status.TIME_LIMIT, Status.FEASIBLE, Status.INTERRUPTED):
+        return "unknown", None, limit_reason(deadline)
+    return "unknown", None, why or f"solver status {solution.status}"

@@ -1,0 +1,59 @@
+"""milp.core.runtime: the guard that keeps stdout for the answer (C-level writes and child processes go to
+stderr) and the thread limits that hold here and in child processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from milp.core.runtime import THREAD_VARIABLES, answers_on_stdout, limit_threads
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "MPLBACKEND": "Agg"}
+
+
+# ------------------------------------------------------------------ stdout is the answer
+def test_guard_sends_c_level_and_child_output_to_stderr():
+    """Inside the guard, writes to file descriptor 1 (as C libraries make) and child processes go to stderr."""
+    code = (
+        "import os, subprocess, sys\n"
+        "from milp.core.runtime import answers_on_stdout\n"
+        "with answers_on_stdout() as out:\n"
+        "    os.write(1, b'c-level noise\\n')\n"
+        "    print('python noise')\n"
+        "    subprocess.run([sys.executable, '-c', 'print(\"child noise\")'])\n"
+        "    print('the answer', file=out)\n"
+        "print('after')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "the answer\nafter\n"
+    assert "c-level noise" in run.stderr and "python noise" in run.stderr and "child noise" in run.stderr
+
+
+def test_guard_restores_stdout_for_the_caller(capfd):
+    """After the guard, descriptor 1 is stdout again (a program embedding main() keeps its stdout)."""
+    with answers_on_stdout() as out:
+        os.write(1, b"noise\n")
+        print("answer", file=out)
+    os.write(1, b"mine\n")
+    captured = capfd.readouterr()
+    assert captured.out == "answer\nmine\n" and "noise" in captured.err
+
+
+# ------------------------------------------------------------------ threads
+def test_limit_threads_holds_here_and_in_child_processes(monkeypatch):
+    """BLAS pools of this process are held to the count, and child processes inherit it through the environment."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    for name in THREAD_VARIABLES:
+        monkeypatch.setenv(name, "7")
+    with threadpoolctl.threadpool_limits(limits=None):  # restores this process's pools afterwards
+        limit_threads(1)
+        assert all(pool["num_threads"] == 1 for pool in threadpoolctl.threadpool_info())
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"],
+                           capture_output=True, text=True)
+    assert child.stdout.split() == ["1", "1"]

@@ -1,0 +1,34 @@
+"""The Pyomo backend (milp.solvers.pyomo) gives the optima of the built-in HiGHS path, and embeds in a user's model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from milp import Box
+from milp.core.conditions import value_form
+from milp.search.queries import output_range
+from nets import random_mlp
+
+
+def test_pyomo_backend_gives_the_same_optimum():
+    pyo = pytest.importorskip("pyomo.environ")
+    from milp.solvers.pyomo import add_network, solve_pyomo
+
+    rng = np.random.default_rng(11)
+    net = random_mlp(rng, [2, 6, 6, 1])
+    box = Box(np.full(2, -1.0), np.full(2, 1.0))
+    ours = output_range(net, box).outputs[0]
+    for solver in ("highs", "appsi_highs"):  # Pyomo's two HiGHS interfaces
+        through_pyomo = solve_pyomo(net, box, value_form(net, "y", 0), maximize=True, solver=solver)
+        assert through_pyomo.status == "optimal"
+        assert through_pyomo.objective == pytest.approx(ours.max, abs=1e-6)
+        assert net.forward(through_pyomo.x[None, :]).output[0, 0] == pytest.approx(ours.max, abs=1e-6)
+    # embedding in a user's own model: minimise y[0] subject to x[0] >= 0.5
+    m = pyo.ConcreteModel()
+    block = add_network(m, net, box)
+    m.side = pyo.Constraint(expr=block.x[0] >= 0.5)
+    m.obj = pyo.Objective(expr=block.y[0], sense=pyo.minimize)
+    pyo.SolverFactory("appsi_highs").solve(m)
+    sub = Box(np.array([0.5, -1.0]), np.array([1.0, 1.0]))
+    assert pyo.value(m.obj) == pytest.approx(output_range(net, sub).outputs[0].min, abs=1e-6)
