@@ -97,6 +97,12 @@ class Bounds:
         object.__setattr__(self, "lower", lower)
         object.__setattr__(self, "upper", upper)
 
+    @classmethod
+    def from_flat(cls, network: Network, lower: np.ndarray, upper: np.ndarray, method: str) -> "Bounds":
+        """Bounds given for every neuron at once, shape (neurons,), in the network's layer order."""
+        split = network.neuron_offsets()[1:-1]
+        return cls(tuple(np.split(lower, split)), tuple(np.split(upper, split)), method)
+
     @property
     def layer_count(self) -> int:
         return len(self.lower)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Callable
 
 import numpy as np
@@ -243,10 +243,11 @@ class Boxes:
 
 @dataclass
 class Counters:
+    """Sub-boxes bounded, leaves handed to the caller (MILPs), boxes closed by bounds."""
+
     subproblems: int = 0
     milp_calls: int = 0
     closed: int = 0
-    notes: list = field(default_factory=list)
 
 
 # accept(engine, x (d,), margin) -> None: re-check a candidate; raise Found to end the search,

@@ -226,7 +226,7 @@ def maximize(
 
     def leaf(engine: BranchAndBound, sub_box: Box, lower, upper, open_) -> str:
         nonlocal leaf_upper
-        result = milp_maximum(network, sub_box, _layer_bounds(network, lower, upper), form, reference, engine.deadline, options)
+        result = milp_maximum(network, sub_box, Bounds.from_flat(network, lower, upper, "symbolic"), form, reference, engine.deadline, options)
         if result.status != "optimal":
             engine.check_time()
             return "stuck"
@@ -243,16 +243,10 @@ def maximize(
         outcome = "stopped"
     value = engine.threshold if best["x"] is not None else None
     upper = max(engine.threshold, leaf_upper, engine.closed_upper, engine.open_upper if outcome == "stopped" else -np.inf)
-    if outcome == "stuck":
-        upper = None  # a sub-box neither closed nor split: nothing proved about it
+    if outcome == "stuck" or not np.isfinite(upper):
+        upper = None  # a sub-box neither closed nor split, or none bounded yet: nothing proved
     status = "optimal" if outcome == "closed" and value is not None else "unknown"
     return Maximum(status, value, best["x"], upper, engine.counters.subproblems, engine.counters.milp_calls)
-
-
-def _layer_bounds(network: Network, lower: np.ndarray, upper: np.ndarray) -> Bounds:
-    """A sub-box's bounds (neurons,) from the search, as per-layer :class:`Bounds` for its MILP."""
-    split = network.neuron_offsets()[1:-1]
-    return Bounds(tuple(np.split(lower, split)), tuple(np.split(upper, split)), "symbolic")
 
 
 def _known(network: Network, box: Box, bounds: Bounds | str, deadline: Deadline) -> tuple[np.ndarray, np.ndarray] | None:
@@ -357,7 +351,8 @@ def reach(
             rng = np.random.default_rng(seed)
             points = np.vstack([box.center[None, :], box.lower[None, :], box.upper[None, :], box.sample(samples, rng)])
             values = values_at(network, points)
-            holds = np.all([(c.expression.apply(values)[:, 0] > 0) if c.strict else (c.expression.apply(values)[:, 0] >= 0) for c in conditions], axis=0)
+            slacks = [(c, c.expression.apply(values)[:, 0]) for c in conditions]
+            holds = np.all([slack > 0 if c.strict else slack >= 0 for c, slack in slacks], axis=0)
             for index in np.flatnonzero(holds)[:5]:
                 if check_point(network, box, points[index], conditions, reference)[0]:
                     return done("sat", points[index], by="sampling")
@@ -375,7 +370,7 @@ def reach(
             raise Found(x)
 
     def leaf(engine: BranchAndBound, sub_box: Box, lower, upper, open_) -> str:
-        status, x, why = milp_reach(network, sub_box, _layer_bounds(network, lower, upper), conditions, reference, engine.deadline, options)
+        status, x, why = milp_reach(network, sub_box, Bounds.from_flat(network, lower, upper, "symbolic"), conditions, reference, engine.deadline, options)
         if status == "sat":
             raise Found(x)
         if status == "unsat":

@@ -159,8 +159,7 @@ class _Counterexamples:
 
     def leaf(self, engine: BranchAndBound, box: Box, lower: np.ndarray, upper: np.ndarray, open_: np.ndarray) -> str:
         """Decide each open disjunct over ``box`` by one exact MILP each."""
-        split = self.network.neuron_offsets()
-        bounds = Bounds(tuple(np.split(lower, split[1:-1])), tuple(np.split(upper, split[1:-1])), "symbolic")
+        bounds = Bounds.from_flat(self.network, lower, upper, "symbolic")
         objective = engine.objective
         owner = objective.owner
         for j in np.flatnonzero(open_):
