@@ -46,19 +46,13 @@ import numpy as np
 from milp.core.box import Box
 from milp.core.errors import InputError
 from milp.core.network import Affine, Network
+from milp.core.tolerances import BOUND_MARGIN
 
 __all__ = [
-    "Bounds", "BoundsError", "BatchBounder", "BOUND_MARGIN", "interval_bounds", "symbolic_bounds", "bound_affine",
+    "Bounds", "BoundsError", "BatchBounder", "interval_bounds", "symbolic_bounds", "bound_affine",
     "output_bounds", "relaxation", "with_lower_slope",
 ]
 
-# Outward margin added to every computed bound, relative to the magnitudes involved.
-# A bound is a long float64 dot product (hundreds of terms, and for symbolic bounds a
-# chain of matrix products, one per layer); each operation may round by 2**-53, so the
-# computed value can sit up to ~n * 1e-16 times the sum of the terms' magnitudes inside
-# the true bound. 1e-9 of that magnitude (plus 1e-9 absolute) is many orders larger
-# than the rounding, and far below anything that matters to a big-M constant.
-BOUND_MARGIN = 1e-9
 
 
 class BoundsError(InputError):

@@ -22,7 +22,20 @@ feasibility tolerances make anything finer meaningless. The rules:
   the float64 network to about 1e-6 relative; 1e-4 absolute + relative is the check.
 * **Region radius** (:data:`REGION_TOLERANCE`): a pattern is a region when its Chebyshev
   ball has a radius above ``1e-7 * max(1, widest box side)``.
-* **Inactive at zero**: a neuron with ``z == 0`` counts as inactive (phase 0) everywhere.
+* **Inactive at zero**: a neuron with ``z == 0`` counts as inactive (phase 0) everywhere
+  (:func:`milp.core.network.is_active`).
+* **Bound widening** (:data:`BOUND_MARGIN`): every propagated bound moves outward by
+  ``1e-9 (1 + |bound| + magnitude)``, the magnitude being the sum of the absolute values of the
+  terms added up into it. A bound is a long float64 sum (hundreds of terms, a chain of matrix
+  products); each operation may round by 2**-53, so the computed value can sit up to ~n * 1e-16
+  of that magnitude inside the true bound: 1e-9 is many orders above the rounding and far below
+  anything that matters to a big-M constant.
+* **LP bound widening** (:data:`LP_BOUND_MARGIN`): an LP-tightened bound moves outward by
+  ``1e-7 (1 + |bound|)``: an LP optimum may sit the solver's feasibility tolerance inside the
+  true one, amplified by the row scales.
+* **Optimality** (:data:`OPTIMALITY_TOLERANCE`): a maximum is proved when no open sub-box's
+  bound exceeds the best checked value by more than ``1e-7 (1 + |value|)``: bounds are widened
+  outward by the margin above, so on a plateau of optima a tighter test would split forever.
 """
 
 from __future__ import annotations
@@ -33,6 +46,9 @@ __all__ = [
     "SOLVER_FEASIBILITY",
     "REFERENCE_TOLERANCE",
     "REGION_TOLERANCE",
+    "BOUND_MARGIN",
+    "LP_BOUND_MARGIN",
+    "OPTIMALITY_TOLERANCE",
     "condition_tolerance",
     "proves_not_positive",
 ]
@@ -42,6 +58,9 @@ SOLVER_FEASIBILITY = 1e-9
 DECISION_TOLERANCE = 10 * SOLVER_FEASIBILITY
 REFERENCE_TOLERANCE = 1e-4
 REGION_TOLERANCE = 1e-7
+BOUND_MARGIN = 1e-9
+LP_BOUND_MARGIN = 1e-7
+OPTIMALITY_TOLERANCE = 1e-7
 
 
 def condition_tolerance(scale: float) -> float:

@@ -30,11 +30,12 @@ from typing import Callable
 
 import numpy as np
 
-from milp.bounds.propagate import BOUND_MARGIN, BatchBounder, with_lower_slope
+from milp.bounds.propagate import BatchBounder, with_lower_slope
 from milp.core.box import Box
 from milp.core.deadline import Deadline
 from milp.core.network import Affine, Network
 from milp.core.patterns import input_gradients
+from milp.core.tolerances import BOUND_MARGIN, OPTIMALITY_TOLERANCE
 
 __all__ = ["Objective", "Settings", "Boxes", "BranchAndBound", "Found", "OutOfTime", "simplex_grid"]
 
@@ -76,10 +77,7 @@ class Settings:
     round_starts: int = 5000
     round_steps: int = 200
     round_every: float = 20.0
-    # A threshold set by a found value closes the boxes whose bound exceeds it by at most this
-    # (relative): bounds are widened outward by ~1e-9, so on a plateau of optima a tighter test
-    # would split forever.
-    optimality: float = 1e-7
+    optimality: float = OPTIMALITY_TOLERANCE  # a found value closes boxes whose bound exceeds it by at most this (relative)
 
 
 @dataclass(frozen=True)

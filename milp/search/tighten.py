@@ -18,14 +18,10 @@ from milp.core.box import Box
 from milp.core.deadline import NO_DEADLINE, Deadline
 from milp.core.errors import InputError
 from milp.core.options import SolverOptions
+from milp.core.tolerances import LP_BOUND_MARGIN
 from milp.core.network import Network
 
 __all__ = ["BOUND_METHODS", "pre_activation_bounds", "lp_tightened_bounds"]
-
-
-# The LP optimum is widened by this much (absolute + relative): HiGHS accepts primal
-# and dual infeasibilities up to ~1e-9, so a reported optimum may sit that far inside.
-_LP_MARGIN = 1e-7
 
 
 def _truncated(network: Network, layers: int) -> Network:
@@ -68,7 +64,7 @@ def lp_tightened_bounds(
                 solution = solver.solve()
                 if solution.status != "optimal" or solution.objective is None:
                     continue  # keep the bound we had: it is sound
-                margin = _LP_MARGIN * (1.0 + abs(solution.objective))
+                margin = LP_BOUND_MARGIN * (1.0 + abs(solution.objective))
                 if maximize:
                     upper[layer][neuron] = min(upper[layer][neuron], solution.objective + margin)
                 else:
