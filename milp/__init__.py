@@ -30,6 +30,7 @@ _PUBLIC = {
     "QueryError": "milp.search.queries", "fires": "milp.search.queries", "output_range": "milp.search.queries",
     "reach": "milp.search.queries",
     "verify": "milp.search.verify",
+    "feature_report": "milp.search.features", "FeatureReport": "milp.search.features",
     "regions": "milp.enumeration.engines", "region_containing": "milp.enumeration.engines",
     "parallel_regions": "milp.enumeration.parallel",
 }

@@ -10,6 +10,10 @@ def run_fires(args) -> int:
     from milp.search.queries import fires
     from milp.core.options import SolverOptions
 
+    if args.neuron is None or args.all:
+        return run_feature_report(args)
+    if args.layer is None:
+        raise CliError("--neuron needs --layer (the ReLU layer it belongs to)")
     network, reference = load_model(args.model, check=not args.no_check)
     box = box_for(args, network)
     result = fires(
@@ -27,6 +31,47 @@ def run_fires(args) -> int:
         ]
     )
     print_answer(args, result.to_json(), human)
+    return 0
+
+
+def run_feature_report(args) -> int:
+    """``milp fires MODEL --box B --layer L`` (no --neuron) or ``--all``: every neuron of the layer(s)."""
+    import sys
+
+    from tqdm import tqdm
+
+    from milp.core.options import SolverOptions
+    from milp.search.features import feature_report
+
+    if args.all and (args.layer is not None or args.neuron is not None):
+        raise CliError("--all reports every ReLU layer: give it without --layer and --neuron")
+    if not args.all and args.layer is None:
+        raise CliError("say which neurons: --layer L --neuron K for one, --layer L for a whole layer, --all for every layer")
+    network, reference = load_model(args.model, check=not args.no_check)
+    box = box_for(args, network)
+    progress = None
+    if not args.json and sys.stderr.isatty():
+        progress = tqdm(total=None, unit=" neurons", file=sys.stderr, dynamic_ncols=True)
+
+    def update(done: int, total: int) -> None:
+        progress.total = total
+        progress.n = done
+        progress.refresh()
+
+    try:
+        report = feature_report(
+            network, box, None if args.all else args.layer, bounds=args.bounds, options=SolverOptions(threads=args.threads),
+            time_limit=args.time_limit, stop=args.stop, reference=reference, progress=update if progress else None,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    lines = [f"{'layer':>5} {'neuron':>6}  {'status':<7}  {'z at witness':>13}  {'proved min z':>13}  {'proved max z':>13}  decided by"]
+    for n in report.neurons:
+        lines.append(f"{n.layer:>5} {n.neuron:>6}  {n.status:<7}  {fmt(n.value):>13}  {fmt(n.lower_bound):>13}  {fmt(n.upper_bound):>13}  {n.decided_by}")
+    counts = report.counts()
+    lines.append("   ".join(f"{status} {count}" for status, count in counts.items()) + f"   ({len(report.neurons)} neurons, {report.seconds:.3f} s)")
+    print_answer(args, report.to_json(), "\n".join(lines))
     return 0
 
 
@@ -70,11 +115,15 @@ def run_range(args) -> int:
 
 
 def register(command) -> None:
-    p = command("fires", "can neuron k of ReLU layer L be positive anywhere in the box? (exact max and witness)",
-                "example:\n  milp fires model.onnx --box -5:5 --layer 1 --neuron 0 --json")
+    p = command("fires", "can neuron k of ReLU layer L be positive anywhere in the box? (exact max and witness); "
+                         "or every neuron of a layer: fires, never, always (linear on the box) or unknown",
+                "examples:\n  milp fires model.onnx --box -5:5 --layer 1 --neuron 0 --json\n"
+                "  milp fires examples/digits_mlp.onnx --box 0:1 --layer 1        # a table, one row per neuron\n"
+                "  milp fires examples/digits_mlp.onnx --box 0:1 --all --json     # every ReLU layer")
     add_common(p)
-    p.add_argument("--layer", type=int, required=True, help="ReLU layer, counted from 0 in evaluation order")
-    p.add_argument("--neuron", type=int, required=True, help="neuron index within the layer, from 0")
+    p.add_argument("--layer", type=int, default=None, help="ReLU layer, counted from 0 in evaluation order")
+    p.add_argument("--neuron", type=int, default=None, help="neuron index within the layer, from 0 (without it: the whole layer)")
+    p.add_argument("--all", action="store_true", help="report every neuron of every ReLU layer")
     add_solver(p)
     add_pyomo_solver(p)
     p.set_defaults(run=run_fires)

@@ -33,3 +33,37 @@ def test_cli_solver_option_goes_through_pyomo_and_agrees(tmp_path, capsys):
     assert main(["range", str(model), "--box", "-1:1", "--solver", "no-such-solver"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("milp: error: --solver") and "\n" not in err
+
+
+def test_cli_layer_report_agrees_with_one_fires_per_neuron(tmp_path, capsys):
+    """``milp fires --layer L`` (no --neuron) and ``--all``: one JSON object whose statuses match a single
+    ``fires`` call per neuron (fires <=> max > 0), and a table with a row per neuron."""
+    import json
+
+    from importers import save_onnx
+    from milp.cli.main import main
+
+    rng = np.random.default_rng(8)
+    net = random_mlp(rng, [2, 5, 4, 1])
+    model = tmp_path / "net.onnx"
+    save_onnx(net, model)
+    assert main(["fires", str(model), "--box", "-1:1", "--all", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["neurons"]) == 9 and sum(report["counts"].values()) == 9
+    for n in report["neurons"]:
+        assert main(["fires", str(model), "--box", "-1:1", "--layer", str(n["layer"]), "--neuron", str(n["neuron"]), "--json"]) == 0
+        single = json.loads(capsys.readouterr().out)
+        assert (n["status"] in ("fires", "always")) == (single["status"] == "fires")
+        assert n["upper_bound"] >= single["max"] - 1e-9
+    assert main(["fires", str(model), "--box", "-1:1", "--layer", "1"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert len(table) == 1 + 4 + 1 and table[-1].startswith("fires ")
+    for argv, message in [
+        (["--all", "--layer", "0"], "--all reports every ReLU layer"),
+        (["--neuron", "1"], "--neuron needs --layer"),
+        ([], "say which neurons"),
+        (["--layer", "7"], "no ReLU layer 7"),
+    ]:
+        assert main(["fires", str(model), "--box", "-1:1", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err
