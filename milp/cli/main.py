@@ -18,7 +18,7 @@ import threading
 import traceback
 from typing import Sequence
 
-from milp.cli import info, plot, queries, regions, vnnlib
+from milp.cli import info, plot, queries, regions, simplify, vnnlib
 from milp.cli.common import CliError
 from milp.core.errors import REPORT_HINT, InputError
 from milp.core.options import check_count, check_seconds, check_threads, check_tolerance
@@ -27,7 +27,7 @@ from milp.core.runtime import answers_on_stdout, limit_threads
 __all__ = ["main", "build_parser"]
 
 # Each command module adds its parser(s) through register(command); a new command is one entry.
-COMMANDS = (info, queries, regions, vnnlib, plot)
+COMMANDS = (info, queries, regions, simplify, vnnlib, plot)
 
 # Options whose values may start with "-" (argparse would take "-5:5" for an option).
 _VALUE_OPTIONS = ("--box", "--where", "--slice")
@@ -84,7 +84,7 @@ _OPTION_CHECKS = (
 )
 
 # Commands whose long solves a first Ctrl-C stops, printing the answer so far.
-_STOPPABLE = ("fires", "reach", "range", "vnnlib")
+_STOPPABLE = ("fires", "reach", "range", "simplify", "vnnlib")
 
 
 def _check_options(args) -> None:
