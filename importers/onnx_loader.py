@@ -21,16 +21,16 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-from milp.core.network import Network, NetworkError
+from milp.core.network import Affine, Network, NetworkError
 
 from .graph import Builder, Expr, Unsupported
 from .reference import ModelImportError, OnnxReference, as_box, check_against, tolerance_for
 
-__all__ = ["load_onnx", "SUPPORTED_OPS", "ModelImportError"]
+__all__ = ["load_onnx", "load_onnx_nodes", "SUPPORTED_OPS", "ModelImportError"]
 
 _FLOAT_TYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16"}  # ONNX TensorProto elem types
 _PRECISION = ["float64", "float32", "float16", "bfloat16"]  # from finest to coarsest
@@ -411,8 +411,9 @@ def _input_dependent(graph, input_name: str) -> set[str]:
     return dependent
 
 
-def _convert(model, path: str) -> tuple[Network, str]:
-    """The network of a model, and the coarsest floating-point type its computation uses."""
+def _convert(model, path: str, keep: Sequence[str] = ()) -> tuple[Network, str, dict[str, Affine]]:
+    """The network of a model, the coarsest floating-point type its computation uses, and the affine
+    map (over the network's sources) of each tensor named in ``keep``."""
     graph = model.graph
     opset = _opset(model)
     values: dict[str, object] = {}
@@ -506,7 +507,20 @@ def _convert(model, path: str) -> tuple[Network, str]:
     except NetworkError as error:
         raise ModelImportError(f"cannot import {path}: {error}") from None
     coarsest = max(precisions, key=_PRECISION.index)
-    return network, coarsest
+    kept = {}
+    for name in keep:
+        value = values.get(name, unknown)
+        if value is unknown:
+            produced = [out for node in graph.node for out in node.output if out]
+            if name not in produced and name != real_inputs[0].name:
+                listed = ", ".join(repr(n) for n in produced[:12]) + (", ..." if len(produced) > 12 else "")
+                raise ModelImportError(f"{path} has no tensor named {name!r} (node outputs: {listed})")
+            raise ModelImportError(f"{path}: the tensor {name!r} is not computed on the way to the output")
+        if not isinstance(value, Expr):
+            array = np.asarray(value, dtype=np.float64)
+            value = Expr(array.shape, {}, array)
+        kept[name] = builder.affine(value)
+    return network, coarsest, kept
 
 
 def load_onnx(path, box=None, check: bool = True, samples: int = 256, seed: int = 0) -> Network:
@@ -521,7 +535,7 @@ def load_onnx(path, box=None, check: bool = True, samples: int = 256, seed: int 
     """
     path = os.fspath(path)
     model = _read_model(path)
-    network, precision = _convert(model, path)
+    network, precision, _ = _convert(model, path)
     if check:
         check_against(
             network,
@@ -533,3 +547,20 @@ def load_onnx(path, box=None, check: bool = True, samples: int = 256, seed: int 
             what=f"onnxruntime on {path}",
         )
     return network
+
+
+def load_onnx_nodes(path, names: Sequence[str], box=None, check: bool = True) -> tuple[Network, dict[str, Affine]]:
+    """The network of an ONNX file and the affine map of each named tensor inside it.
+
+    ``names`` are ONNX tensor names (the outputs of nodes, as VNN-LIB 2.0's ``declare-hidden`` gives
+    them). Each map reads the network's sources (:mod:`milp.core.network`): the output of a ``Relu``
+    node is a ReLU layer's value, its input the pre-activation, and any other tensor is an affine map
+    of earlier ones. Raises :class:`ModelImportError` for a name that is not a tensor of the model.
+    """
+    path = os.fspath(path)
+    model = _read_model(path)
+    network, precision, kept = _convert(model, path, tuple(names))
+    if check:
+        check_against(network, OnnxReference(path), box=as_box(box, network.input_dim), samples=256, seed=0,
+                      tolerance=tolerance_for(precision), what=f"onnxruntime on {path}")
+    return network, kept

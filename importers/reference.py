@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -60,26 +60,31 @@ class OnnxReference:
     """``ref(x) -> y``: the ONNX model evaluated by onnxruntime (one thread).
 
     ``x`` has shape ``(n, input_dim)`` (or ``(input_dim,)``); it is cast to the model's
-    input type and reshaped to its input shape. A model with a symbolic batch dimension
+    input type and reshaped to its input shape. With ``extra_outputs`` (names of inner tensors),
+    each row of the result is the output followed by those tensors, flattened. A model with a symbolic batch dimension
     gets the whole batch at once, any other one input at a time. Returns float64 of shape
     ``(n, output_dim)`` (or ``(output_dim,)`` for one input).
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, extra_outputs: Sequence[str] = ()) -> None:
         import onnxruntime as ort
 
         self.path = str(path)
+        self.extra_outputs = tuple(extra_outputs)
+        source = self.path
+        if self.extra_outputs:
+            source = self._with_outputs(self.extra_outputs)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(self.path, sess_options=options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own, unrelated exception types
             raise ModelImportError(f"onnxruntime cannot load {self.path}: {error}") from None
         inputs = self.session.get_inputs()
         outputs = self.session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
+        if len(inputs) != 1 or len(outputs) != 1 + len(self.extra_outputs):
             raise ModelImportError(
                 f"{self.path}: the model must have exactly one input and one output, "
                 f"it has {len(inputs)} inputs and {len(outputs)} outputs"
@@ -96,8 +101,29 @@ class OnnxReference:
         self.feature_shape = tuple(rest)
         self.input_dim = int(np.prod(rest, dtype=np.int64))
 
+    def _with_outputs(self, names: Sequence[str]) -> bytes:
+        """The model with the named inner tensors as further graph outputs (serialised)."""
+        from onnx import load_model
+
+        try:
+            model = load_model(self.path)
+        except Exception as error:
+            raise ModelImportError(f"cannot read {self.path}: {error}") from None
+        produced = {out for node in model.graph.node for out in node.output}
+        for name in names:
+            if name not in produced:
+                raise ModelImportError(f"{self.path} has no tensor named {name!r}")
+            value = model.graph.output.add()
+            value.name = name  # no type: onnxruntime infers it
+        return model.SerializeToString()
+
     def _run(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run(None, {self.input_name: x})[0], dtype=np.float64)
+        outputs = self.session.run(None, {self.input_name: x})
+        if len(outputs) == 1:
+            return np.asarray(outputs[0], dtype=np.float64)
+        # the output, then each extra tensor, flattened per sample and side by side
+        n = x.shape[0] if self.batched else 1
+        return np.hstack([np.asarray(o, dtype=np.float64).reshape(n, -1) for o in outputs])
 
     def __call__(self, x) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)

@@ -1,9 +1,17 @@
-"""``milp vnnlib``: answer a VNN-LIB property like a verifier of the competition (sat / unsat / timeout)."""
+"""``milp vnnlib``: answer a VNN-LIB query like a verifier of the competition (sat / unsat / timeout).
+
+VNN-LIB 1.0 properties (``declare-const X_i``) are read by :mod:`milp.io.vnnlib`; VNN-LIB 2.0 queries
+(``(vnnlib-version <2.0>)``, networks declared by name) by the standard's ``vnnlib`` parser through
+:mod:`milp.io.vnnlib2`, with the networks given as ``--network NAME=FILE`` as the standard's command line
+does (or as the one model before the query when it declares one network).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import numpy as np
 
 from milp.cli.common import CliError, load_model
 
@@ -11,41 +19,125 @@ EPILOG = (
     "examples:\n"
     "  milp vnnlib ACASXU_run2a_1_1_batch_2000.onnx prop_1.vnnlib --timeout 116 --results out.txt\n"
     "  milp vnnlib net.onnx prop.vnnlib --json\n"
-    "prints sat (then the counterexample ((X_0 v) ... (Y_0 v) ...)), unsat, timeout or unknown; exit code 0 for\n"
-    "any of these, 2 for bad input (the --results file then says error)"
+    "  milp vnnlib equivalence.vnnlib --network original=acas.onnx --network pruned=acas_small.onnx   (VNN-LIB 2.0)\n"
+    "prints sat (then the counterexample), unsat, timeout or unknown; exit code 0 for any of these, 2 for bad\n"
+    "input (the --results file then says error). For a VNN-LIB 1.0 property the counterexample is the\n"
+    "competition's ((X_0 v) ... (Y_0 v) ...); for a 2.0 query, the standard's: each declared tensor as\n"
+    "'NAME TYPE [DIMS]' and its values, one per line, and 'timed-out' for a timeout."
 )
 
 
-def run(args) -> int:
-    """``milp vnnlib MODEL PROPERTY``: print the result word (and for sat the counterexample)."""
-    from milp.io.vnnlib import VnnlibError, read_vnnlib
+def _networks(specs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise CliError(f"--network {spec!r}: expected NAME=FILE, e.g. --network classifier=model.onnx")
+        if name in out:
+            raise CliError(f"--network {name} is given twice")
+        out[name] = path
+    return out
+
+
+def _version2(args, prop_path: Path, models: dict[str, str]):
+    """A VNN-LIB 2.0 query: ``(verdict, joint query)``."""
+    from importers import OnnxReference, load_onnx_nodes
+    from milp.io.vnnlib import VnnlibError
+    from milp.io.vnnlib2 import Implementation, build_joint, read_vnnlib2
     from milp.search.verify import verify
 
     try:
-        network, reference = load_model(args.model)
-        prop_path = Path(args.property)
+        query = read_vnnlib2(prop_path)
+    except VnnlibError as error:
+        raise CliError(str(error)) from None
+    declared = query.implemented()
+    if args.model is not None:
+        if models:
+            raise CliError("give the networks either as one MODEL before the query or as --network NAME=FILE, not both")
+        if len(declared) != 1:
+            raise CliError(f"the query declares {len(declared)} networks ({', '.join(declared)}): give each as --network NAME=FILE")
+        models = {declared[0]: args.model}
+    for name in declared:
+        if name not in models:
+            raise CliError(f"network {name!r} is declared in the query but not given: add --network {name}=FILE")
+    for name in models:
+        if name not in declared:
+            equal = [n.equal_to for n in query.networks if n.name == name]
+            why = f" (it is equal-to {equal[0]!r}, which gives its model)" if equal and equal[0] else ""
+            raise CliError(f"--network {name}: the query declares no network {name!r} that needs a model{why}")
+    implementations, references = {}, {}
+    for decl in query.networks:
+        source = decl.equal_to or decl.name
+        path = models[source]
+        if not Path(path).exists():
+            raise CliError(f"model file {path!r} of network {source!r} does not exist")
+        names = [h.onnx_name for h in decl.hidden]
+        network, hidden = load_onnx_nodes(path, names)
+        reference = OnnxReference(path, extra_outputs=names)
+        implementations[decl.name] = Implementation(network, hidden, np.dtype(reference.dtype).name)
+        references[decl.name] = reference
+    try:
+        joint = build_joint(query, implementations)
+    except VnnlibError as error:
+        raise CliError(f"{prop_path}: {error}") from None
+    verdict = verify(joint.network, joint.prop, timeout=args.timeout, reference=joint.reference(references), seed=args.seed, stop=args.stop)
+    return verdict, joint
+
+
+def run(args) -> int:
+    """``milp vnnlib [MODEL] QUERY [--network NAME=FILE ...]``: print the result word (and for sat the counterexample)."""
+    from milp.io.vnnlib import VnnlibError, read_vnnlib
+    from milp.io.vnnlib2 import is_vnnlib2
+    from milp.search.verify import verify
+
+    files = list(args.files)
+    if len(files) > 2:
+        raise CliError(f"expected [MODEL] QUERY, got {len(files)} files (networks of a VNN-LIB 2.0 query go in --network NAME=FILE)")
+    args.model, query_file = (files[0], files[1]) if len(files) == 2 else (None, files[0])
+    try:
+        models = _networks(args.network)
+        prop_path = Path(query_file)
         if not prop_path.exists():
-            raise CliError(f"property file {args.property!r} does not exist")
-        try:
-            prop = read_vnnlib(prop_path, network.input_dim, network.output_dim)
-        except VnnlibError as error:
-            raise CliError(f"{args.property}: {error}") from None
-        verdict = verify(network, prop, timeout=args.timeout, reference=reference, seed=args.seed, stop=args.stop)
+            raise CliError(f"query file {query_file!r} does not exist")
+        opener = __import__("gzip").open if prop_path.suffix == ".gz" else open
+        with opener(prop_path, "rt") as handle:
+            head = handle.read()
+        if is_vnnlib2(head):
+            verdict, joint = _version2(args, prop_path, models)
+            word = "timed-out" if verdict.result == "timeout" else verdict.result
+            text = word if verdict.result != "sat" else word + "\n" + joint.assignment_text(verdict.x, verdict.y)
+            payload = verdict.to_json()
+            payload["result"] = word
+            if verdict.result == "sat":
+                payload["assignment"] = {t.name: v.tolist() for t, v in joint.assignment(verdict.x, verdict.y)}
+        else:
+            if models or args.model is None:
+                raise CliError(f"{query_file} is a VNN-LIB 1.0 property: give the model before it (milp vnnlib MODEL PROPERTY)")
+            network, reference = load_model(args.model)
+            try:
+                prop = read_vnnlib(prop_path, network.input_dim, network.output_dim)
+            except VnnlibError as error:
+                raise CliError(f"{query_file}: {error}") from None
+            verdict = verify(network, prop, timeout=args.timeout, reference=reference, seed=args.seed, stop=args.stop)
+            text, payload = verdict.counterexample_text(), verdict.to_json()
     except Exception:
         if args.results:
             Path(args.results).write_text("error\n")
         raise
-    text = verdict.counterexample_text()
     if args.results:
         Path(args.results).write_text(text + "\n")
-    print(json.dumps(verdict.to_json()) if args.json else text, file=args.out)
+    print(json.dumps(payload) if args.json else text, file=args.out)
     return 0
 
 
 def register(command) -> None:
     p = command("vnnlib", "does the network satisfy a VNN-LIB property? sat (with a checked counterexample), unsat, timeout", EPILOG)
-    p.add_argument("model", help="an ONNX file")
-    p.add_argument("property", help="a VNN-LIB file (.vnnlib, or .vnnlib.gz)")
+    p.add_argument("files", nargs="+", metavar="[MODEL] QUERY",
+                   help="an ONNX file and a VNN-LIB file (.vnnlib, or .vnnlib.gz); for a VNN-LIB 2.0 query, the networks "
+                        "may instead be given with --network")
+    p.add_argument("--network", action="append", default=[], metavar="NAME=FILE",
+                   help="the ONNX file of a network the VNN-LIB 2.0 query declares by NAME (repeat for each network "
+                        "not declared equal-to another)")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="seconds for the whole answer; past it the answer is 'timeout' (default: none)")
     p.add_argument("--results", default=None, metavar="FILE", help="also write the answer to FILE in the competition's format")
     p.add_argument("--json", action="store_true", help='print one JSON object: {"result", "counterexample", "seconds", ...}')
