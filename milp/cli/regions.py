@@ -21,7 +21,7 @@ EPILOG = (
     "  milp regions acas.onnx --slice \"x0=0,0,0,0.5,0.5 u=e0 v=e1\" --box -0.5:0.5 -o plane.jsonl\n"
     "    (the regions on the plane x = x0 + s*u + t*v; --box is then the box of (s, t))\n"
     '  milp regions examples/un_relu_toy.onnx --box -5:5 --where "y[0] > 0" -o zones.jsonl --merge\n'
-    "    (also the fewest convex zones greedy merging finds, and each region's neighbours)\n"
+    "    (also the convex zones greedy merging of neighbours finds, and each region's neighbours)\n"
     "  milp regions examples/digits_mlp.onnx --through digits.npy:3,17,42 -o plane.jsonl\n"
     "  milp plot plane.jsonl -o plane.png --color-by argmax\n"
     "    (the plane through three inputs, rows of a .npy or .csv file: (s,t) = (0,0), (1,0), (0,1); --box defaults to -0.25:1.25)"

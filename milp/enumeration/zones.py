@@ -7,7 +7,7 @@ are left alone: everything below happens in the free inputs.
 
 **Adjacency.** Two regions are neighbours across row ``i`` of ``R`` when ``R``'s facet ``a . x <= c``
 and a facet of ``N`` lie on the same hyperplane with opposite sides (``N`` has ``-a . x <= -c``, up to
-``1e-7`` in the unit normal and in the offset relative to the box scale) and the two facets overlap
+``1e-6`` in the unit normal and in the offset relative to the box scale) and the two facets overlap
 in a piece of the hyperplane that holds a ``(f - 1)``-dimensional ball of radius above the
 tolerance (one Chebyshev LP in the hyperplane's coordinates, ``f`` the number of free inputs).
 Candidates are found by a k-d tree over the facets, so the cost is one LP per facet pair that
@@ -52,8 +52,9 @@ from milp.solvers.highs import PolytopeLp
 
 __all__ = ["DecisionPiece", "adjacency", "decision_pieces", "merge_regions", "neighbours_of"]
 
-# Two facets lie on one hyperplane when their unit normals and offsets (relative to the scale) agree to this.
-SAME_HYPERPLANE = 1e-7
+# Two facets lie on one hyperplane when their unit normals and offsets (relative to the scale) agree to this
+# (as a Euclidean distance between (normal, offset) pairs); the shared piece is then checked.
+SAME_HYPERPLANE = 1e-6
 
 
 def _pinned_rows(A: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -164,7 +165,7 @@ def adjacency(regions: Sequence[Region], tol: float = REGION_TOLERANCE) -> tuple
     found = set()
     checked = {}
     for (index, row), key in zip(owners, keys):
-        for other in tree.query_ball_point(-key, SAME_HYPERPLANE * 10):
+        for other in tree.query_ball_point(-key, SAME_HYPERPLANE):
             j, other_row = owners[other]
             if j == index:
                 continue

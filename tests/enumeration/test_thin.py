@@ -115,3 +115,31 @@ def test_certificates():
     A = np.array([[1.0, 0.0], [-1.0, 0.0], [1.0, 1.0]])
     found = certify_interior(A, np.array([1.0, 1.0, 0.5 + 3e-10]), np.array([True, False]), np.array([0.0, 0.5]))
     assert found.interior and found.point[1] == 0.5 and found.point[0] > -1.0
+
+
+@pytest.mark.slow
+def test_acasxu_thin_pieces_are_listed_and_the_count_is_nnenums():
+    """ACAS Xu 1_1, property-3 box shrunk 2x around its centre: nnenum (a separate enumerator, run beside
+    this project) counts 5,711 regions; 5 of them have Chebyshev radii below the tolerance, which used to
+    be skipped. Each thin one's certified point has its pattern by a plain forward pass."""
+    from conftest import ACASXU, ACASXU_SKIP
+
+    model = ACASXU / "onnx" / "ACASXU_run2a_1_1_batch_2000.onnx"
+    if not model.exists():
+        pytest.skip(ACASXU_SKIP)
+    from importers import load_onnx
+    from milp import Box
+
+    lower = np.array([-0.303531156, -0.009549297, 0.493380324, 0.3, 0.3])
+    upper = np.array([-0.298552812, 0.009549297, 0.5, 0.5, 0.5])
+    centre, half = (lower + upper) / 2, (upper - lower) / 4
+    net = load_onnx(model)
+    search = regions(net, Box(centre - half, centre + half))
+    found = list(search)
+    assert search.complete and len(found) == 5711 == len({r.pattern for r in found})
+    thin = [r for r in found if r.thin]
+    assert len(thin) == search.stats.thin_regions == 5 and search.stats.thin_undecided == 0
+    tolerance = 1e-7 * max(1.0, float(np.max(2 * half)))
+    for region in thin:
+        assert 0 < region.radius <= tolerance
+        assert oracle.patterns(net, region.interior_point[None, :]) == [region.pattern]

@@ -143,6 +143,15 @@ def test_adjacency_by_lp_agrees_with_the_polygon_route(case, monkeypatch):
     assert adjacency(bare) == neighbours
 
 
+def test_merging_by_lp_agrees_with_the_polygon_route(case):
+    """Without vertices a row's maximum over a piece comes from an LP: the same zones."""
+    _, _, _, found, neighbours, zones = case
+    from dataclasses import replace
+
+    bare = merge_regions([replace(r, vertices=None) for r in found], neighbours)
+    assert [z.patterns for z in bare] == [z.patterns for z in zones]
+
+
 def test_file_round_trip_and_cli(tmp_path):
     from importers import save_onnx
     from milp.cli.main import main
@@ -158,6 +167,10 @@ def test_file_round_trip_and_cli(tmp_path):
         expected = adjacency(content.regions)
         assert content.neighbours == expected
         assert set(neighbours_of(expected)) <= {r.pattern for r in content.regions}
+    only = tmp_path / "adjacency.jsonl"
+    assert main(["regions", str(model), "--box", "-5:5", "-o", str(only), "--adjacency", "--quiet"]) == 0
+    content = read_region_file(only)
+    assert content.zones == () and content.neighbours == adjacency(content.regions) != ()
     picture = tmp_path / "zones.png"
     assert main(["plot", str(tmp_path / "zones.jsonl"), "-o", str(picture), "--draw", "zones"]) == 0
     assert picture.stat().st_size > 5000
