@@ -15,7 +15,9 @@ For one network and one property it prints
 * the verdict: :func:`milp.search.verify.verify` (``sat`` with a counterexample checked by onnxruntime,
   ``unsat`` proved, or ``timeout``), or, where that module is absent, :func:`milp.search.queries.reach`
   on each disjunct of the property's unsafe set (``unsat`` for every disjunct means the
-  property holds).
+  property holds);
+* the regions of the network on a small square of a plane through its input space
+  (:data:`SLICE`) and how many convex zones they merge into (:func:`milp.merge_regions`).
 
 Run ``python examples/acasxu.py`` (about 30 s); the answers go to ``output/acasxu.json``.
 """
@@ -31,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from importers import OnnxReference, load_onnx
-from milp import output_range, reach, read_vnnlib
+from milp import merge_regions, output_range, parse_box, reach, read_vnnlib, regions
+from milp.core.slicing import parse_slice, slice_network
 
 HERE = Path(__file__).resolve().parent
 NETWORK = "ACASXU_run2a_2_1_batch_2000.onnx"
@@ -76,9 +79,29 @@ def _verdict(network, prop, reference, timeout: float) -> tuple[str, np.ndarray 
     return ("unsat" if all(r == "unsat" for r in results) else "unknown"), None, "milp.search.queries.reach per disjunct"
 
 
+# A plane through the input space (x = x0 + s e0 + t e1, s and t in +-SLICE_HALF) whose regions are merged into zones.
+SLICE = "x0=0,0,0,0.45,-0.45 u=e0 v=e1"
+SLICE_HALF = 0.02
+
+
+def slice_zones(network, half: float = SLICE_HALF) -> dict:
+    """The regions of ``network`` on the plane :data:`SLICE` over ``[-half, half]^2`` and their convex zones."""
+    plane = parse_slice(SLICE, network.input_dim)
+    flat = slice_network(network, plane.origin, plane.u, plane.v)
+    square = parse_box(f"{-half}:{half}", 2)
+    search = regions(flat, square)
+    found = list(search)
+    zones = merge_regions(found)
+    print(f"plane {SLICE}, s and t in [{-half:g}, {half:g}]: {len(found)} regions "
+          f"({'complete' if search.complete else 'INCOMPLETE'}) merge into {len(zones)} convex zones")
+    return {"slice_regions": len(found), "slice_zones": len(zones), "slice_complete": search.complete,
+            "slice_zone_vertices": [z.vertices.tolist() for z in zones]}
+
+
 def main(out_dir=None, network_file: str = NETWORK, property_file: str = PROPERTY, range_seconds: float = 8.0,
-         outputs=None, verify_seconds: float = 30.0) -> dict:
-    """Ranges and verdict for one instance; returns the printed facts (``{"skipped": reason}`` without data).
+         outputs=None, verify_seconds: float = 30.0, slice_half: float = SLICE_HALF) -> dict:
+    """Ranges and verdict for one instance, and the zones of a plane; returns the printed facts
+    (``{"skipped": reason}`` without data).
 
     ``range_seconds`` is the time limit for each output's range; ``outputs`` picks outputs (default all).
     """
@@ -134,6 +157,7 @@ def main(out_dir=None, network_file: str = NETWORK, property_file: str = PROPERT
         ],
         "exact_ranges": sum(r.status == "exact" for r in ranges),
     }
+    facts.update(slice_zones(network, slice_half))
     summary = out / "output" / "acasxu.json"
     summary.parent.mkdir(parents=True, exist_ok=True)
     summary.write_text(json.dumps(facts, indent=1))

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linprog
 
-from milp import Network, fires, parse_box, regions
+from milp import Network, fires, merge_regions, parse_box, regions
 from milp.viz.plot import new_figure, plot_regions, save_figure
 
 HERE = Path(__file__).resolve().parent
@@ -96,6 +96,8 @@ def main(out_dir=None, samples: int = SAMPLES) -> dict:
     print(f"exact: {len(islands)} regions of [-6,6]^2 where {CONDITION} ({'complete' if search.complete else 'INCOMPLETE'}), "
           f"total area {area:.4f} ({area / np.prod(outer.widths):.2%} of the box); {len(inner_islands)} in [-4,4]^2; "
           f"{len(everything)} activation regions in all")
+    zones = merge_regions(islands)
+    print(f"the {len(islands)} firing regions merge into {len(zones)} convex zones")
     outside = sum(d > 4 for d in distances)
     print(f"{outside} of the {len(islands)} firing regions do not meet [-4,4]^2; the nearest point of any is at "
           f"||x||_inf = {min(distances):.4f}")
@@ -117,6 +119,8 @@ def main(out_dir=None, samples: int = SAMPLES) -> dict:
         "seed": seed,
         "regions": len(everything),
         "firing_regions": len(islands),
+        "firing_zones": len(zones),
+        "zone_area": sum(_polygon_area(z.vertices) for z in zones),
         "firing_regions_outside_inner": outside,
         "inner_firing_regions": len(inner_islands),
         "firing_area": area,
@@ -130,6 +134,11 @@ def main(out_dir=None, samples: int = SAMPLES) -> dict:
     summary.write_text(json.dumps({**result, "islands": [r.to_dict() for r in islands]}, indent=1))
     print(f"written: {picture} and {summary}")
     return result
+
+
+def _polygon_area(vertices) -> float:
+    x, y = vertices[:, 0], vertices[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
 def _frame_outer(ax, inner, outer) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from importers import load_onnx
-from milp import parse_box, regions
+from milp import merge_regions, parse_box, regions
 from milp.io.regionfiles import RegionWriter
 from milp.viz.plot import plot_region_file, sample_points, save_figure
 
@@ -64,19 +64,22 @@ def main(out_dir=None, samples: int = SAMPLES) -> dict:
     every = regions(network, box)
     all_regions = list(every)
     area = sum(z.volume for z in zones)
-    print(f"{len(zones)} zones of [-5,5]^2 where {CONDITION} ({'complete' if search.complete else 'INCOMPLETE'} list), "
+    print(f"{len(zones)} regions of [-5,5]^2 where {CONDITION} ({'complete' if search.complete else 'INCOMPLETE'} list), "
           f"total area {area:.4f} of {np.prod(box.widths):g}")
     print(f"{len(all_regions)} activation regions in the whole box (their areas add up to {sum(r.volume for r in all_regions):.6g})")
     for z in sorted(zones, key=lambda z: -z.volume):
         print(f"  pattern {z.pattern}  area {z.volume:8.4f}  {len(z.vertices)} vertices  interior point {np.round(z.interior_point, 3).tolist()}")
+    merged = merge_regions(zones)  # the fewest convex pieces greedy merging of neighbours finds
+    print(f"the {len(zones)} regions merge into {len(merged)} convex zones: "
+          + "; ".join(f"{' + '.join(m.patterns)}" for m in merged))
 
     # The notes' check: sample the box, keep the points where the feature fires.
     firing = sample_points(network, box, [CONDITION], samples, seed=0)
     listed = {z.pattern for z in zones}
     patterns = ["".join("1" if b else "0" for b in row) for row in network.forward(firing).pattern()] if len(firing) else []
     inside = sum(p in listed for p in patterns)
-    print(f"{len(firing)} of {samples} samples fire ({len(firing) / samples:.1%}; the exact zones cover {area / np.prod(box.widths):.1%}); "
-          f"{inside} of them lie in a listed zone")
+    print(f"{len(firing)} of {samples} samples fire ({len(firing) / samples:.1%}; the exact regions cover {area / np.prod(box.widths):.1%}); "
+          f"{inside} of them lie in a listed region")
 
     region_file = out / "output" / "un_relu_toy.jsonl"
     region_file.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +90,9 @@ def main(out_dir=None, samples: int = SAMPLES) -> dict:
     print(f"written: {picture} and {region_file}")
     return {
         "regions": len(zones),
+        "zones": len(merged),
+        "zone_patterns": [list(m.patterns) for m in merged],
+        "zone_vertices": [m.vertices for m in merged],
         "all_regions": len(all_regions),
         "area": area,
         "samples": samples,

@@ -23,7 +23,7 @@ _PUBLIC = {
     "Trace": "milp.core.network",
     "Box": "milp.core.box", "BoxError": "milp.core.box", "parse_box": "milp.core.box",
     "Condition": "milp.core.conditions", "ConditionError": "milp.core.conditions", "parse_conditions": "milp.core.conditions",
-    "Region": "milp.core.region",
+    "Region": "milp.core.region", "Zone": "milp.core.region", "Neighbour": "milp.core.region",
     "MilpError": "milp.core.errors", "InputError": "milp.core.errors", "InternalError": "milp.core.errors",
     "load_regions": "milp.io.regionfiles", "read_region_file": "milp.io.regionfiles",
     "read_vnnlib": "milp.io.vnnlib",
@@ -33,6 +33,7 @@ _PUBLIC = {
     "feature_report": "milp.search.features", "FeatureReport": "milp.search.features",
     "regions": "milp.enumeration.engines", "region_containing": "milp.enumeration.engines",
     "parallel_regions": "milp.enumeration.parallel",
+    "merge_regions": "milp.enumeration.zones", "adjacency": "milp.enumeration.zones",
 }
 
 __all__ = sorted(_PUBLIC)

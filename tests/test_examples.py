@@ -43,6 +43,10 @@ def test_un_relu_toy(tmp_path, monkeypatch):
     net, box = un_relu_toy(), parse_box("-5:5", 2)
     zones = oracle.enumerate_regions(net, box.lower, box.upper, condition(net, "y[0] > 0"))
     assert facts["regions"] == len(zones) == 7  # the design notes' count
+    # the zones: their patterns partition the regions, and their polygons cover the same area
+    assert sorted(p for z in facts["zone_patterns"] for p in z) == sorted(zones)
+    assert facts["zones"] == 3  # as tests/enumeration/test_zones.py checks against convex hulls
+    assert sum(shoelace_area(v) for v in facts["zone_vertices"]) == pytest.approx(facts["area"], rel=1e-9)
     assert facts["all_regions"] == len(oracle.enumerate_regions(net, box.lower, box.upper))
     x = box.lower + np.random.default_rng(0).random((4000, 2)) * box.widths  # the example's samples, redrawn
     firing = x[oracle.form_values(net, condition(net, "y[0] > 0")[0].expression, x) > 0]
@@ -68,6 +72,8 @@ def test_chained_blocks(tmp_path):
     assert oracle.enumerate_regions(net, inner.lower, inner.upper, fire) == {}
     islands = oracle.enumerate_regions(net, outer.lower, outer.upper, fire)
     assert facts["firing_regions"] == len(islands) > 0
+    assert 0 < facts["firing_zones"] <= facts["firing_regions"]
+    assert facts["zone_area"] == pytest.approx(facts["firing_area"], rel=1e-9)  # the zones cover the islands
     assert facts["inner_firing_regions"] == 0
     assert facts["firing_regions_outside_inner"] == facts["firing_regions"] and facts["nearest_sup_norm"] > 4
     # every island's interior point lies outside [-4, 4]^2
@@ -179,6 +185,48 @@ def test_acasxu(tmp_path):
         assert reach(network, d.box, rows, time_limit=60, reference=reference).status == "unsat", rows
     assert not unsafe.any()  # and no sampled point is unsafe
     assert (tmp_path / "output" / "acasxu.json").exists()
+    # the plane's zones tile its square: their areas add up to the square's
+    assert facts["slice_complete"] and 0 < facts["slice_zones"] < facts["slice_regions"]
+    side = 2 * example.SLICE_HALF
+    assert sum(shoelace_area(np.array(v)) for v in facts["slice_zone_vertices"]) == pytest.approx(side * side, rel=1e-9)
+
+
+def test_digits_plane(tmp_path):
+    pytest.importorskip("sklearn")
+    from importers import OnnxReference
+    from milp.enumeration.zones import decision_pieces
+    from milp.io.regionfiles import read_region_file
+
+    example = load("digits_plane")
+    facts = example.main(out_dir=tmp_path)
+    reference = OnnxReference(example.MODEL)  # onnxruntime on the file: independent of milp's network
+    x_test, _, index = example.test_digits()
+    points = x_test[[int(np.flatnonzero(index == i)[0]) for i in facts["chosen"]]]
+    assert len(set(facts["labels"])) == 3
+    assert facts["predicted"] == np.argmax(reference(points), axis=1).tolist()
+    plane = facts["plane"]
+    assert np.allclose(plane.inputs(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])), points, atol=1e-12)
+    content = read_region_file(facts["region_file"])
+    assert facts["regions"] == len(content.regions) > 100 and content.complete
+    pieces = decision_pieces(content.regions)
+    assert facts["pieces"] == len(pieces) and sum(facts["area"].values()) == pytest.approx(2.25, rel=1e-9)
+    # sampled points of the plane: onnxruntime's predicted class is the colour of the piece holding them
+    st = np.vstack([np.random.default_rng(0).uniform(-0.25, 1.25, (500, 2)), [[0, 0], [1, 0], [0, 1]]])
+    y = reference(plane.inputs(st))
+    top = np.sort(y, axis=1)
+    clear = top[:, -1] - top[:, -2] > 1e-3  # away from a decision boundary (float32 model)
+    A = np.vstack([p.A for p in pieces])
+    b = np.concatenate([p.b for p in pieces])
+    owner = np.repeat(np.arange(len(pieces)), [p.A.shape[0] for p in pieces])
+    labels = np.array([p.label for p in pieces])
+    checked = 0
+    for point, scores in zip(st[clear], y[clear]):
+        inside = np.ones(len(pieces), dtype=bool)
+        np.logical_and.at(inside, owner, A @ point <= b + 1e-9)
+        assert set(labels[inside]) == {int(np.argmax(scores))}
+        checked += 1
+    assert checked > 400 and len(set(np.argmax(y[clear], axis=1))) == 3
+    check_picture(tmp_path / "digits_plane.png")
 
 
 def test_acasxu_without_data(tmp_path, monkeypatch):

@@ -30,7 +30,7 @@ __all__ = ["main", "build_parser"]
 COMMANDS = (info, queries, regions, simplify, vnnlib, plot)
 
 # Options whose values may start with "-" (argparse would take "-5:5" for an option).
-_VALUE_OPTIONS = ("--box", "--where", "--slice")
+_VALUE_OPTIONS = ("--box", "--where", "--slice", "--through")
 
 
 def _join_values(argv: Sequence[str]) -> list[str]:

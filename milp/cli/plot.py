@@ -37,7 +37,7 @@ def run(args) -> int:
         print(f"milp: warning: {args.regionfile}: {content.damage}; only the {len(content.regions)} regions before it are drawn "
               f"(milp regions ... -o {args.regionfile} --resume repairs the file)", file=sys.stderr)
     figure = plot_region_file(args.regionfile, args.samples, args.color_by, args.legend, args.title,
-                              seed=args.seed, load_model=load, model=args.model, content=content)
+                              seed=args.seed, load_model=load, model=args.model, content=content, draw=args.draw)
     save_figure(figure, args.output)
     payload = {"output": args.output, "regions": len(content.regions), "complete": content.complete, "damage": content.damage or None}
     print(json.dumps(payload) if args.json else f"written to {args.output}", file=args.out)
@@ -51,7 +51,11 @@ def register(command) -> None:
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="also draw N uniform samples of the box where the file's conditions hold, on the left (needs the model named in the file)")
     p.add_argument("--color-by", default="pattern", metavar="WHAT",
-                   help="pattern (a colour per region, default), h<L> (a colour per sub-pattern of ReLU layer L, e.g. h0) or y / y<k> (shade by output k)")
+                   help="pattern (a colour per region, default), h<L> (a colour per sub-pattern of ReLU layer L, e.g. h0), y / y<k> (shade by output k) "
+                        "or argmax (a colour per predicted class: the exact decision regions, regions cut where the class changes)")
+    p.add_argument("--draw", default="regions", metavar="WHAT",
+                   help="regions (default) or zones: the convex zones of milp regions --merge with their outlines "
+                        "(merged here when the file has none), e.g. milp plot zones.jsonl -o zones.png --draw zones")
     p.add_argument("--legend", action="store_true", help="list the colours' patterns beside the picture")
     p.add_argument("--title", default=None, help="title of the regions panel (default: the count and the conditions)")
     p.add_argument("--model", default=None, metavar="FILE", help="the model file, when it is not where the region file's header says")

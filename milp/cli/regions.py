@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from milp.cli.common import BOUND_METHODS, CONDITION_HELP, CliError, add_common, add_threads, box_for, load_model, print_answer
-from milp.core.slicing import SLICE_HELP
+from milp.core.slicing import SLICE_HELP, THROUGH_BOX
 from milp.core.tolerances import REGION_TOLERANCE
 from milp.enumeration import ENGINES
 
@@ -19,7 +19,12 @@ EPILOG = (
     "  milp regions model.onnx --box -6:6 -o all.jsonl --workers 0      (every local core)\n"
     "  milp regions model.onnx --box -6:6 -o all.jsonl --scheduler tcp://host:8786\n"
     "  milp regions acas.onnx --slice \"x0=0,0,0,0.5,0.5 u=e0 v=e1\" --box -0.5:0.5 -o plane.jsonl\n"
-    "    (the regions on the plane x = x0 + s*u + t*v; --box is then the box of (s, t))"
+    "    (the regions on the plane x = x0 + s*u + t*v; --box is then the box of (s, t))\n"
+    '  milp regions examples/un_relu_toy.onnx --box -5:5 --where "y[0] > 0" -o zones.jsonl --merge\n'
+    "    (also the convex zones greedy merging of neighbours finds, and each region's neighbours)\n"
+    "  milp regions examples/digits_mlp.onnx --through digits.npy:3,17,42 -o plane.jsonl\n"
+    "  milp plot plane.jsonl -o plane.png --color-by argmax\n"
+    "    (the plane through three inputs, rows of a .npy or .csv file: (s,t) = (0,0), (1,0), (0,1); --box defaults to -0.25:1.25)"
 )
 
 
@@ -39,10 +44,20 @@ def run(args) -> int:
     from milp.io.regionfiles import RegionWriter
 
     network, _ = load_model(args.model, check=not args.no_check)
-    plane = None
-    if args.slice:
-        # the run is over (s, t): --box, --where x[0], x[1] and the region file are in plane coordinates
+    plane, through = None, None
+    if args.slice and args.through:
+        raise CliError("--slice and --through both give a plane: use one of them")
+    if args.through:
+        from milp.io.points import parse_through
+
+        through = parse_through(args.through, network.input_dim)
+        plane = through.plane
+        if not args.box:
+            args.box = THROUGH_BOX
+    elif args.slice:
         plane = parse_slice(args.slice, network.input_dim)
+    if plane is not None:
+        # the run is over (s, t): --box, --where x[0], x[1] and the region file are in plane coordinates
         network = slice_network(network, plane.origin, plane.u, plane.v)
     box = box_for(args, network)
     workers = args.workers if args.workers else (os.cpu_count() or 1)
@@ -75,8 +90,12 @@ def run(args) -> int:
     header["widths"] = list(network.widths)
     if network.input_names is not None:
         header["input_names"] = list(network.input_names)
+    if network.output_names is not None:
+        header["output_names"] = list(network.output_names)  # milp plot --color-by argmax names the classes
     if plane is not None:
         header["slice"] = plane.to_dict()
+    if through is not None:
+        header["through"] = through.to_dict()  # milp plot marks the points at (0,0), (1,0), (0,1)
     writer = None
     if args.output:
         writer = RegionWriter(args.output, header, resume=args.resume)
@@ -114,8 +133,16 @@ def run(args) -> int:
         print(f"milp: {error}", file=sys.stderr)
     stats = search.stats_dict()
     total = len(found) + (len(writer.known) - len(found) if writer is not None else 0)
+    zones, neighbours = (), ()
+    if (args.merge or args.adjacency) and not interrupted:
+        from milp.enumeration.zones import adjacency, merge_regions
+
+        listed = [Region.from_dict(r) for r in writer.known] if writer is not None else found
+        neighbours = adjacency(listed, args.tol)
+        if args.merge:
+            zones = merge_regions(listed, neighbours, args.tol)
     if writer is not None:
-        writer.close(complete, stats)
+        writer.close(complete, stats, zones, neighbours)
     summary = {
         "regions": total,
         "new_regions": len(found),
@@ -123,11 +150,23 @@ def run(args) -> int:
         "output": args.output,
         "stats": stats,
     }
+    if args.merge and not interrupted:
+        summary["zones"] = len(zones)
+    if args.adjacency or args.merge:
+        summary["neighbour_pairs"] = len(neighbours) // 2
     lines = [
         f"{total} regions{'' if complete else ' so far (incomplete: ' + ('interrupted' if interrupted else 'a subproblem failed' if getattr(search, 'errors', None) else 'stopped by a limit') + ')'}",
         f"solver calls: {stats['lps']} LPs, {stats['milps']} MILPs; lower-dimensional patterns skipped: {stats['lower_dimensional']}; "
         f"{stats['seconds']:.3f} s",
     ]
+    if stats.get("thin_regions"):
+        lines.insert(1, f"of which thin (radius at most the tolerance, interior certified exactly): {stats['thin_regions']}")
+    if stats.get("thin_undecided"):
+        lines.insert(1, f"thin pieces left undecided by the rational check: {stats['thin_undecided']} (the list may miss regions there)")
+    if args.merge and not interrupted:
+        lines.append(f"{len(zones)} zones: convex unions of the {total} regions (greedy merging of neighbours)")
+    if (args.merge or args.adjacency) and not interrupted:
+        lines.append(f"{len(neighbours) // 2} pairs of neighbouring regions")
     if args.output:
         lines.append(f"written to {args.output}")
     print_answer(args, summary, "\n".join(lines))
@@ -149,6 +188,9 @@ def register(command) -> None:
                    help=f"a piece whose Chebyshev radius is at most tol * max(1, widest box side) is not a region (default {REGION_TOLERANCE:g})")
     p.add_argument("--bounds", choices=BOUND_METHODS, default="symbolic", help="bounds that decide stable neurons (default symbolic)")
     p.add_argument("--slice", default=None, metavar="PLANE", help=SLICE_HELP)
+    from milp.io.points import THROUGH_HELP
+
+    p.add_argument("--through", default=None, metavar="POINTS", help=THROUGH_HELP)
     p.add_argument(
         "--workers", type=int, default=None, metavar="N",
         help="worker processes on this machine, 0 = one per core. Default: one per core, started only when the "
@@ -158,6 +200,11 @@ def register(command) -> None:
         "--scheduler", default=None, metavar="ADDRESS",
         help="run the subproblems on a running Dask cluster, e.g. tcp://host:8786 (needs the distributed package: pip install 'dask[distributed]')",
     )
+    p.add_argument("--merge", action="store_true",
+                   help="also write zones: the union of the regions as convex polytopes, by merging neighbours while the "
+                        'union stays convex (e.g. --where "y[0] > 0" --merge: 7 regions of the un-ReLU toy make 3 zones)')
+    p.add_argument("--adjacency", action="store_true",
+                   help="also write each region's neighbours: the listed region across each facet (implied by --merge)")
     p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     add_threads(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")

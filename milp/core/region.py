@@ -11,7 +11,7 @@ import numpy as np
 
 from milp.core.patterns import PatternError
 
-__all__ = ["Region", "PolytopeError"]
+__all__ = ["Region", "Zone", "Neighbour", "PolytopeError"]
 
 
 class PolytopeError(PatternError):
@@ -39,6 +39,7 @@ class Region:
     affine: tuple[np.ndarray, np.ndarray]
     vertices: np.ndarray | None = None
     volume: float | None = None
+    thin: bool = False
 
     def __post_init__(self) -> None:
         point = _frozen(self.interior_point).reshape(-1)
@@ -87,6 +88,7 @@ class Region:
             "affine": {"C": self.affine[0].tolist(), "d": self.affine[1].tolist()},
             "vertices": None if self.vertices is None else self.vertices.tolist(),
             "volume": self.volume,
+            "thin": self.thin,
         }
 
     @classmethod
@@ -102,11 +104,102 @@ class Region:
                 affine=(np.array(data["affine"]["C"], dtype=np.float64), np.array(data["affine"]["d"], dtype=np.float64)),
                 vertices=None if data.get("vertices") is None else np.array(data["vertices"], dtype=np.float64),
                 volume=None if data.get("volume") is None else float(data["volume"]),
+                thin=bool(data.get("thin", False)),  # files written before thin regions were listed have none
             )
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, PolytopeError):
                 raise
             raise PolytopeError(f"not a region description: {type(error).__name__}: {error}") from None
+
+
+@dataclass(frozen=True, eq=False)
+class Zone:
+    """A convex union of regions: the polytope ``{x : A x <= b}``, which equals the union of the regions
+    whose patterns it lists.
+
+    ``patterns`` the regions it covers (each region in exactly one zone); ``A (k, d)`` and ``b (k,)`` its
+    facets (unit rows in the free inputs, as a region's); ``interior_point (d,)`` its Chebyshev centre and
+    ``radius`` its ball; ``vertices`` (v, d) counter-clockwise when two inputs are free, else None.
+    Built by :func:`milp.enumeration.zones.merge_regions`.
+    """
+
+    patterns: tuple[str, ...]
+    A: np.ndarray
+    b: np.ndarray
+    interior_point: np.ndarray
+    radius: float
+    vertices: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        point = _frozen(self.interior_point).reshape(-1)
+        d = point.size
+        A, b = _frozen(self.A).reshape(-1, d), _frozen(self.b).reshape(-1)
+        if A.shape[0] != b.size:
+            raise PolytopeError(f"zone has {A.shape[0]} rows in A but {b.size} in b")
+        if not self.patterns:
+            raise PolytopeError("a zone covers at least one region")
+        object.__setattr__(self, "patterns", tuple(str(p) for p in self.patterns))
+        object.__setattr__(self, "interior_point", point)
+        object.__setattr__(self, "A", A)
+        object.__setattr__(self, "b", b)
+        object.__setattr__(self, "radius", float(self.radius))
+        if self.vertices is not None:
+            object.__setattr__(self, "vertices", _frozen(self.vertices).reshape(-1, d))
+
+    def contains(self, x, tol: float = 1e-9):
+        """Whether ``A x <= b + tol``: a bool for one point (d,), a bool array (n,) for a batch (n, d)."""
+        x = np.asarray(x, dtype=np.float64)
+        inside = np.all(np.atleast_2d(x) @ self.A.T <= self.b + tol, axis=1)
+        return bool(inside[0]) if x.ndim == 1 else inside
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; :meth:`from_dict` reads it back."""
+        return {
+            "patterns": list(self.patterns),
+            "A": self.A.tolist(),
+            "b": self.b.tolist(),
+            "interior_point": self.interior_point.tolist(),
+            "radius": self.radius,
+            "vertices": None if self.vertices is None else self.vertices.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Zone":
+        try:
+            return cls(
+                patterns=tuple(str(p) for p in data["patterns"]),
+                A=np.array(data["A"], dtype=np.float64),
+                b=np.array(data["b"], dtype=np.float64),
+                interior_point=np.array(data["interior_point"], dtype=np.float64),
+                radius=float(data["radius"]),
+                vertices=None if data.get("vertices") is None else np.array(data["vertices"], dtype=np.float64),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            if isinstance(error, PolytopeError):
+                raise
+            raise PolytopeError(f"not a zone description: {type(error).__name__}: {error}") from None
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """Two listed regions that share a facet: ``region`` (a pattern), the row ``facet`` of its ``A`` whose
+    hyperplane they share, and ``neighbour`` (a pattern) on the other side. A facet may have several
+    neighbours (pieces of it), and the relation is listed from both sides.
+    Built by :func:`milp.enumeration.zones.adjacency`."""
+
+    region: str
+    facet: int
+    neighbour: str
+
+    def to_dict(self) -> dict:
+        return {"region": self.region, "facet": self.facet, "neighbour": self.neighbour}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Neighbour":
+        try:
+            return cls(str(data["region"]), int(data["facet"]), str(data["neighbour"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise PolytopeError(f"not a neighbour description: {type(error).__name__}: {error}") from None
 
 
 def _frozen(value) -> np.ndarray:

@@ -30,7 +30,10 @@ import numpy as np
 from milp.core.errors import InputError
 from milp.core.network import Affine, Network
 
-__all__ = ["Slice", "SliceError", "parse_slice", "slice_network", "SLICE_HELP"]
+__all__ = ["Slice", "SliceError", "parse_slice", "plane_through", "slice_network", "SLICE_HELP", "THROUGH_BOX"]
+
+# The (s, t) box of a plane through three points when none is given: (0,0), (1,0), (0,1) and a margin.
+THROUGH_BOX = "-0.25:1.25"
 
 SLICE_HELP = (
     'restrict the input to the plane x = x0 + s*u + t*v, e.g. "x0=0.1,0,0,0.5,0.5 u=1,0,0,0,0 v=0,1,0,0,0" '
@@ -159,6 +162,29 @@ def parse_slice(text, input_dim: int | None = None) -> Slice:
     if input_dim is not None and found.input_dim != input_dim:
         raise SliceError(f"slice has {found.input_dim} entries per vector but the network has {input_dim} inputs")
     return found
+
+
+def plane_through(a, b, c) -> Slice:
+    """The plane through three inputs (each (input_dim,)): ``origin = a``, ``u = b - a``, ``v = c - a``, so the
+    points sit at ``(s, t) = (0, 0), (1, 0), (0, 1)``. Raises :class:`SliceError` when they lie on one line.
+
+    >>> plane_through([0, 0, 1], [1, 0, 1], [0, 1, 1]).u
+    array([1., 0., 0.])
+    """
+    points = []
+    for name, point in zip("abc", (a, b, c)):
+        value = np.array(point, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(value)):
+            raise SliceError(f"point {name} of the plane has a non-finite value")
+        points.append(value)
+    if len({p.size for p in points}) != 1:
+        raise SliceError(f"the three points have different lengths: {[p.size for p in points]}")
+    a, b, c = points
+    basis = np.column_stack([b - a, c - a])
+    singular = np.linalg.svd(basis, compute_uv=False)
+    if singular[-1] <= 1e-12 * max(singular[0], 1e-300):
+        raise SliceError("the three points lie on one line (or coincide): they do not span a plane")
+    return Slice(a, b - a, c - a)
 
 
 def _restrict(affine: Affine, origin: np.ndarray, basis: np.ndarray) -> Affine:

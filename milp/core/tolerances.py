@@ -22,6 +22,12 @@ feasibility tolerances make anything finer meaningless. The rules:
   the float64 network to about 1e-6 relative; 1e-4 absolute + relative is the check.
 * **Region radius** (:data:`REGION_TOLERANCE`): a pattern is a region when its Chebyshev
   ball has a radius above ``1e-7 * max(1, widest box side)``.
+* **Thin regions** (:data:`THIN_RESOLUTION`): a pattern whose Chebyshev radius is at most the region
+  tolerance is decided in rational arithmetic (:mod:`milp.enumeration.certify`) and listed, marked
+  ``thin``, when it holds a certified ball of radius above ``1e-12 * max(1, widest box side)``. The
+  rows themselves are float64 compositions of the weights, each off by up to ~n * 2**-53 of its
+  magnitude; a piece narrower than that (e.g. 1e-17 where three lines of the design notes' toy meet
+  in exact arithmetic) exists only by rounding and counts as lower-dimensional.
 * **Inactive at zero**: a neuron with ``z == 0`` counts as inactive (phase 0) everywhere
   (:func:`milp.core.network.is_active`).
 * **Bound widening** (:data:`BOUND_MARGIN`): every propagated bound moves outward by
@@ -46,6 +52,7 @@ __all__ = [
     "SOLVER_FEASIBILITY",
     "REFERENCE_TOLERANCE",
     "REGION_TOLERANCE",
+    "THIN_RESOLUTION",
     "BOUND_MARGIN",
     "LP_BOUND_MARGIN",
     "OPTIMALITY_TOLERANCE",
@@ -58,6 +65,7 @@ SOLVER_FEASIBILITY = 1e-9
 DECISION_TOLERANCE = 10 * SOLVER_FEASIBILITY
 REFERENCE_TOLERANCE = 1e-4
 REGION_TOLERANCE = 1e-7
+THIN_RESOLUTION = 1e-12
 BOUND_MARGIN = 1e-9
 LP_BOUND_MARGIN = 1e-7
 OPTIMALITY_TOLERANCE = 1e-7

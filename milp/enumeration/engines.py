@@ -2,10 +2,12 @@
 
 A region is an activation pattern over every ReLU neuron whose set of inputs
 ``{x in box : the network has this pattern at x, and every condition holds}`` has a
-non-empty interior (a Chebyshev ball of radius above ``tol``, relative to the box size).
+non-empty interior: a Chebyshev ball of radius above ``tol`` (relative to the box size), or, for
+the ``tree`` engine, a thinner interior certified in rational arithmetic (listed with
+``thin=True``; see :mod:`milp.enumeration.tree` and :mod:`milp.enumeration.certify`).
 Regions' interiors are disjoint and their union covers the box where the conditions hold.
 
-Two engines return the identical set:
+Two engines return the identical set of regions above the tolerance (``nogood`` lists no thin ones):
 
 * ``tree`` (default): depth-first splitting on neurons with warm-started LPs
   (:mod:`milp.enumeration.tree`);

@@ -49,6 +49,7 @@ from milp.core.tolerances import REGION_TOLERANCE
 __all__ = [
     "chebyshev_center",
     "remove_redundant",
+    "facets_and_vertices",
     "build_region",
     "finish_region",
     "region_of_point",
@@ -362,8 +363,33 @@ def remove_redundant(A, b, center, free_mask=None, tol: float = GEOMETRY_TOLERAN
     return A[kept], b[kept], kept
 
 
-def _assemble(network: Network, box: Box, bits: np.ndarray, A, b, center, radius: float) -> Region:
-    """A :class:`Region` from (possibly redundant) rows and a Chebyshev centre of a pattern's region."""
+def facets_and_vertices(A, b, center, free_mask=None, tol: float = GEOMETRY_TOLERANCE):
+    """The facets of ``{x : A x <= b}`` and its vertices: ``(A[kept], b[kept], vertices)``.
+
+    As :func:`remove_redundant`, except that rows which do not vary over the free coordinates are
+    dropped from the facets (the caller keeps the faces of fixed inputs), and ``vertices`` (v, d),
+    with the fixed coordinates at ``center``'s values, are given for 1 to 3 free coordinates
+    (counter-clockwise for 2), else None.
+    """
+    A, b = _rows(A, b)
+    center = np.asarray(center, dtype=np.float64).reshape(-1)
+    free = _free_mask(free_mask, A.shape[1])
+    rows, N, c = _in_free_coordinates(A, b, free, center)
+    scale = max(1.0, float(np.max(np.abs(center), initial=0.0)))
+    shape = _shape(N, c, center[free], tol * scale)
+    kept = rows[shape.kept]
+    vertices = None
+    if shape.vertices is not None:
+        vertices = np.tile(center, (shape.vertices.shape[0], 1))
+        vertices[:, free] = shape.vertices
+    return A[kept], b[kept], vertices
+
+
+def _assemble(network: Network, box: Box, bits: np.ndarray, A, b, center, radius: float, thin: bool = False) -> Region:
+    """A :class:`Region` from (possibly redundant) rows and a Chebyshev centre of a pattern's region.
+
+    A ``thin`` region (interior certified exactly, radius at most the tolerance) keeps the certified
+    ``radius`` and is measured with a geometry tolerance below its radius."""
     A, b = _rows(A, b)
     free = box.upper > box.lower
     fixed = ~free
@@ -377,12 +403,14 @@ def _assemble(network: Network, box: Box, bits: np.ndarray, A, b, center, radius
     f = int(free.sum())
     scale = max(1.0, float(np.max(np.abs(box.lower))), float(np.max(np.abs(box.upper))))
     # The radius is re-measured at the centre: a certificate, never more than the caller's claim.
-    radius = min(float(radius), float(np.min(c - N @ center[free], initial=math.inf)))
+    if not thin:
+        radius = min(float(radius), float(np.min(c - N @ center[free], initial=math.inf)))
     constant = np.setdiff1d(np.arange(b.size), rows)
     if np.any(b[constant] - A[constant] @ center < -GEOMETRY_TOLERANCE * scale):
         radius = -math.inf  # a row that does not vary fails: the rows describe an empty set
+    geometry_tol = GEOMETRY_TOLERANCE * scale if not thin else min(GEOMETRY_TOLERANCE * scale, 1e-3 * max(radius, 1e-300))
     if f:
-        shape = _shape(N, c, center[free], GEOMETRY_TOLERANCE * scale)
+        shape = _shape(N, c, center[free], geometry_tol)
     else:
         shape = _Shape(np.zeros(0, dtype=int), np.zeros((1, 0)), None)
     facets = np.zeros((shape.kept.size, d))
@@ -395,7 +423,7 @@ def _assemble(network: Network, box: Box, bits: np.ndarray, A, b, center, radius
         vertices = np.tile(box.lower, (shape.vertices.shape[0], 1))
         vertices[:, free] = shape.vertices
     output = local_affine_maps(network, bits).output
-    return Region(pattern_text(bits), region_A, region_b, center, radius, output, vertices, shape.volume)
+    return Region(pattern_text(bits), region_A, region_b, center, radius, output, vertices, shape.volume, thin)
 
 
 def _radius_tolerance(box: Box, tol: float) -> float:
@@ -423,7 +451,8 @@ def finish_region(network: Network, box: Box, raw) -> Region:
     Raises :class:`PolytopeError` when ``center`` (with the fixed inputs at their box values)
     is not strictly inside the rows: the enumeration's claim does not hold.
     """
-    region = _assemble(network, box, pattern_bits(network, raw.pattern), raw.A, raw.b, raw.center, raw.radius)
+    thin = bool(getattr(raw, "thin", False))
+    region = _assemble(network, box, pattern_bits(network, raw.pattern), raw.A, raw.b, raw.center, raw.radius, thin)
     if not region.radius > 0:
         raise PolytopeError(
             f"region {region.pattern}: its centre is not inside its rows (slack {region.radius:.3g}); "

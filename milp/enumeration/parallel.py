@@ -207,9 +207,9 @@ def make_subproblems(
 
     The unstable neurons are taken in the tree search's order (layer by layer); each level
     splits every piece on the next neuron, keeping the sides whose polytope (box plus the
-    fixed neurons' half-spaces, linear in x because earlier layers are fixed first) holds a
-    Chebyshev ball of radius above ``tol / 2`` (absolute). The halved threshold keeps every
-    piece that could hold a region of radius above ``tol``, whatever the LP's rounding.
+    fixed neurons' half-spaces, linear in x because earlier layers are fixed first) is not
+    empty by its Chebyshev LP: a piece thinner than ``tol`` may still hold thin regions, which
+    the worker's search decides exactly.
     ``conditions`` do not prune here (the workers' search applies them).
     """
     if not isinstance(target, (int, np.integer)) or target < 1:
@@ -247,8 +247,8 @@ def make_subproblems(
                     A = np.vstack([p.A, -phase * gk])
                     b = np.append(p.b, phase * ck)
                     center, radius = chebyshev_center(A, b, free)
-                    if center is None or not radius > tol / 2:
-                        continue
+                    if center is None:
+                        continue  # empty; a thin side stays: the worker's search decides it exactly
                     split.append(_Piece({**p.fixed, (layer, int(k)): phase}, A, b, p.patterns, p.z_map))
             pieces = split
             if not pieces:

@@ -12,10 +12,17 @@ neuron split on the way down). For each neuron of the layer:
   side gets an interior point on the segment from ``p`` to the LP's optimal vertex
   (no extra LP).
 
-A side whose LP optimum is within ``tol ||G_i||`` of the hyperplane can only contain
-pieces of Chebyshev radius below ``tol``: it is not a region (see :mod:`milp.enumeration.geometry`), and
-is counted as a thin piece. Conditions join the polytope as soon as the layers they read
-are fixed. At a leaf, the Chebyshev LP gives the region's interior point and radius.
+A side whose LP optimum is within ``tol ||G_i||`` of the hyperplane (either side of it) can only
+contain pieces of Chebyshev radius at most ``tol``: a *thin piece*. It is not dropped: a second,
+exact search (:meth:`_Search.thin_search`) splits it on the remaining neurons, deciding each side
+by :func:`~milp.enumeration.certify.certify_interior` (an LP checked in rational arithmetic), and
+lists every pattern whose region holds a certified ball wider than the rows' rounding
+(:data:`~milp.core.tolerances.THIN_RESOLUTION`), marked ``thin``, with every row of the pattern's
+region certified at the end; pieces proved to have no interior count as lower-dimensional. The
+same happens to a leaf, or a node cut by a condition, whose Chebyshev radius is at most ``tol``.
+A piece the rational check cannot decide is counted in ``thin_undecided`` and makes the list
+incomplete. Conditions join the polytope as soon as the layers they read are fixed. At a leaf,
+the Chebyshev LP gives the region's interior point and radius.
 
 The LP is one :class:`~milp.solvers.highs.LpStack`: split rows are pushed on the way
 down and truncated on the way back, so every LP is a warm re-solve.
@@ -33,7 +40,9 @@ from milp.core.box import Box
 from milp.core.conditions import Condition
 from milp.solvers.highs import LpStack
 from milp.core.network import Network, is_active
-from milp.core.patterns import compose_in_x
+from milp.core.patterns import compose_in_x, pattern_constraints
+from milp.core.tolerances import THIN_RESOLUTION
+from milp.enumeration.certify import Certificate, certify_interior
 
 __all__ = ["Node", "RawRegion", "SearchStats", "split_search"]
 
@@ -41,13 +50,16 @@ __all__ = ["Node", "RawRegion", "SearchStats", "split_search"]
 @dataclass(frozen=True)
 class RawRegion:
     """A region as the search finds it: ``pattern`` (neurons,) bool, rows ``A x <= b`` (k, d) possibly
-    redundant, Chebyshev ``center`` (d,) and ``radius``."""
+    redundant, Chebyshev ``center`` (d,) and ``radius``; ``thin`` when its radius is at most the
+    tolerance and its interior was certified in rational arithmetic (``center`` is then the certified
+    point and ``radius`` its smallest slack)."""
 
     pattern: np.ndarray
     A: np.ndarray
     b: np.ndarray
     center: np.ndarray
     radius: float
+    thin: bool = False
 
 
 @dataclass
@@ -58,7 +70,9 @@ class SearchStats:
     lps: int = 0
     milps: int = 0
     nodes: int = 0
-    thin_pieces: int = 0
+    thin_pieces: int = 0  # pieces within tol of a hyperplane, handed to the exact search
+    thin_regions: int = 0  # regions listed with radius <= tol, interior certified exactly (also in ``regions``)
+    thin_undecided: int = 0  # thin pieces the rational check could not decide (the list is then incomplete)
     lower_dimensional: int = 0
     pruned_by_conditions: int = 0
     skipped_by_box: int = 0  # neuron checks decided by the node's outer box, without an LP
@@ -137,7 +151,7 @@ def split_search(
     # Box faces of free inputs as rows, so that the Chebyshev ball stays inside the box.
     eye = np.eye(d)[free]
     lp.push(np.vstack([eye, -eye]), np.concatenate([box.upper[free], -box.lower[free]]), np.ones(2 * int(free.sum())))
-    search = _Search(network, lp, stats, tol, free, bounds, conditions, fixed_phases or {})
+    search = _Search(network, box, lp, stats, tol, free, bounds, conditions, fixed_phases or {})
     start = lp.chebyshev()
     stats.lps += 1
     if start is None or start[1] <= tol:
@@ -160,13 +174,18 @@ def split_search(
         region = search.descend(node, stack)
         if region is not None:
             yield region
+        while search.thin_found:
+            yield search.thin_found.pop(0)
 
 
 class _Search:
     """The per-search constants and the descent from a node to a leaf."""
 
-    def __init__(self, network, lp, stats, tol, free, bounds, conditions, forced):
-        self.network, self.lp, self.stats, self.tol, self.free = network, lp, stats, tol, free
+    def __init__(self, network, box, lp, stats, tol, free, bounds, conditions, forced):
+        self.network, self.box, self.lp, self.stats, self.tol, self.free = network, box, lp, stats, tol, free
+        self.thin_found: list[RawRegion] = []  # regions of thin pieces, yielded after the node that met them
+        # a certified ball must be wider than the rows' rounding (see milp.core.tolerances, THIN_RESOLUTION)
+        self.resolution = THIN_RESOLUTION * max(1.0, float(np.max(box.widths)))
         self.forced = dict(forced)
         self.conditions = conditions
         self.fixed_point = np.where(free, 0.0, lp.lower)  # fixed inputs at their value, free ones 0
@@ -205,6 +224,9 @@ class _Search:
         self.stats.lps += 1
         if found is None or found[1] <= self.tol:
             self.stats.pruned_by_conditions += 1
+            if found is not None:
+                A, b = self.lp.current_rows()
+                self.thin_search(node, A, b)
             return False
         node.point = found[0]
         return True
@@ -238,8 +260,8 @@ class _Search:
                 margin = tol * norm
                 zp = float(G[i] @ node.point + g[i])
                 low, high = _interval(node.outer, G[i], g[i])
-                if (low >= -margin and zp > margin) or (high <= margin and zp < -margin):
-                    phases[i] = 1 if zp > 0 else -1  # no LP: the far side lies where |z| <= margin
+                if (low >= margin and zp > margin) or (high <= -margin and zp < -margin):
+                    phases[i] = 1 if zp > 0 else -1  # no LP: the far side is empty (the box keeps it beyond the margin)
                     stats.skipped_by_box += 1
                     if not self._allowed(layer, i, phases[i]):
                         return None
@@ -250,8 +272,8 @@ class _Search:
                     stats.lps += 1
                     far_value = None if opt is None else opt[0] + g[i]
                     if far_value is None or far_value * near >= -margin:
-                        if far_value is not None and far_value * near < 0:
-                            stats.thin_pieces += 1
+                        if far_value is not None and far_value * near < margin:
+                            self._thin_side(node, i, -near, G[i], g[i])
                         phases[i] = near
                         if not self._allowed(layer, i, near):
                             return None
@@ -265,7 +287,10 @@ class _Search:
                     up = top is not None and top[0] + g[i] > margin
                     down = bottom is not None and bottom[0] + g[i] < -margin
                     if not (up and down):
-                        stats.thin_pieces += 1
+                        if not up and top is not None and top[0] + g[i] > -margin:
+                            self._thin_side(node, i, 1, G[i], g[i])
+                        if not down and bottom is not None and bottom[0] + g[i] < margin:
+                            self._thin_side(node, i, -1, G[i], g[i])
                         if not (up or down):
                             return None  # the whole node lies within tol of this hyperplane
                         phases[i] = 1 if up else -1
@@ -294,11 +319,147 @@ class _Search:
         found = lp.chebyshev()
         stats.lps += 1
         if found is None or found[1] <= tol:
-            stats.lower_dimensional += 1
-            return None
+            bits = np.concatenate(node.patterns) if node.patterns else np.zeros(0, dtype=bool)
+            if found is None:
+                stats.lower_dimensional += 1
+                return None
+            return self._certified(bits)
         A, b = lp.current_rows()
         stats.regions += 1
         return RawRegion(np.concatenate(node.patterns) if node.patterns else np.zeros(0, dtype=bool), A, b, found[0], found[1])
+
+    # ------------------------------------------------------------ thin pieces, decided exactly
+    def _certify(self, A, b):
+        """:func:`certify_interior`, with a certified ball no wider than the rows' rounding taken as flat."""
+        self.stats.lps += 1
+        found = certify_interior(A, b, self.free, self.fixed_point)
+        if found.interior and found.radius <= self.resolution:
+            return Certificate("empty", flat=True)
+        return found
+
+    def _certified(self, bits: np.ndarray) -> RawRegion | None:
+        """The thin region of pattern ``bits`` when its interior is certified (all its rows), else None
+        (counted as lower-dimensional unless its closed set is proved empty too)."""
+        A, b = pattern_constraints(self.network, self.box, bits, self.conditions)
+        found = self._certify(A, b)
+        self.stats.lower_dimensional += found.flat or found.verdict == "undecided"
+        if found.verdict == "undecided":
+            self.stats.thin_undecided += 1
+            self.stats.incomplete = True
+        if not found.interior:
+            return None
+        self.stats.regions += 1
+        self.stats.thin_regions += 1
+        return RawRegion(bits.copy(), A, b, found.point, found.radius, thin=True)
+
+    def _thin_side(self, node: Node, i: int, phase: int, gi: np.ndarray, g: float) -> None:
+        """Hand the side ``phase`` of neuron ``i`` of the node's layer (a thin piece) to :meth:`thin_search`."""
+        if not self._allowed(node.layer, i, phase):
+            return  # another subproblem has this side
+        self.stats.thin_pieces += 1
+        A, b = self.lp.current_rows()
+        phases = node.phases.copy()
+        phases[i] = phase
+        piece = Node(node.layer, node.position, phases, node.patterns, node.maps, node.z_map, node.point, 0, None,
+                     node.outer, node.conditions_added)
+        self.thin_search(piece, np.vstack([A, -phase * gi]), np.append(b, phase * g))
+
+    def _side_rows(self, A, b, gi, g):
+        """The sides of ``z = gi . x + g`` over ``{A x <= b}`` with an interior: ``[(phase, A', b', certificate)]``."""
+        sides = []
+        for phase in (1, -1):
+            rows_A, rows_b = np.vstack([A, -phase * gi]), np.append(b, phase * g)
+            found = self._certify(rows_A, rows_b)
+            if found.verdict == "undecided":
+                self.stats.thin_undecided += 1
+                self.stats.incomplete = True
+            if found.interior:
+                sides.append((phase, rows_A, rows_b))
+        return sides
+
+    def thin_search(self, node: Node, A: np.ndarray, b: np.ndarray) -> None:
+        """Every region inside a thin piece: the node's decided phases plus rows ``A x <= b`` (the piece).
+
+        Depth-first on the remaining neurons; a side is explored when :func:`certify_interior` proves its
+        interior non-empty, and every leaf is certified again with all the rows of its pattern
+        (:func:`~milp.core.patterns.pattern_constraints`). Regions go to :attr:`thin_found`.
+        """
+        first = self._certify(A, b)
+        if not first.interior:
+            self.stats.lower_dimensional += first.flat
+            if first.verdict == "undecided":
+                self.stats.thin_undecided += 1
+                self.stats.incomplete = True
+            return
+        widths = self.network.widths
+        states = [(node.layer, node.position, node.phases.copy(), node.patterns, node.maps, node.z_map, A, b, node.conditions_added)]
+        while states:
+            layer, position, phases, patterns, maps, z_map, A, b, added = states.pop()
+            alive = True
+            while alive:
+                # conditions whose layers are all fixed
+                pending = [k for k, ready in enumerate(self.ready_at) if ready <= layer and k not in added]
+                if pending:
+                    rows, rhs = [], []
+                    for k in pending:
+                        G_c, g_c = compose_in_x(self.conditions[k].expression, maps)
+                        row, constant = G_c[0], float(g_c[0])
+                        if not np.any(row * self.free):
+                            value = float(row @ self.fixed_point + constant)
+                            if value < 0 or (self.conditions[k].strict and value <= 0):
+                                alive = False
+                            continue
+                        rows.append(-row)
+                        rhs.append(constant)
+                    added = added | frozenset(pending)
+                    if alive and rows:
+                        A, b = np.vstack([A, rows]), np.append(b, rhs)
+                        found = self._certify(A, b)
+                        alive = found.interior
+                        if found.verdict == "undecided":
+                            self.stats.thin_undecided += 1
+                            self.stats.incomplete = True
+                    if not alive:
+                        break
+                if layer >= len(widths):
+                    break
+                if z_map is None:
+                    z_map = compose_in_x(self.network.relu_layers[layer], maps)
+                G, g = z_map
+                while position < widths[layer]:
+                    i = position
+                    position += 1
+                    if self.global_inactive[layer][i] or self.global_active[layer][i]:
+                        phases[i] = -1 if self.global_inactive[layer][i] else 1
+                    elif not np.any(G[i] * self.free):
+                        phases[i] = 1 if is_active(float(G[i] @ self.fixed_point + g[i])) else -1
+                    else:
+                        sides = [s for s in self._side_rows(A, b, G[i], g[i]) if self._allowed(layer, i, s[0])]
+                        if not sides:
+                            alive = False
+                            break
+                        for phase, side_A, side_b in sides[1:]:
+                            other = phases.copy()
+                            other[i] = phase
+                            states.append((layer, position, other, patterns, maps, z_map, side_A, side_b, added))
+                        phases[i], A, b = sides[0]
+                        continue
+                    if not self._allowed(layer, i, phases[i]):
+                        alive = False
+                        break
+                if not alive:
+                    break
+                pattern = phases > 0
+                maps = maps + [(G * pattern[:, None], g * pattern)]
+                patterns = patterns + (pattern,)
+                layer += 1
+                position = 0
+                z_map = None
+                phases = np.zeros(widths[layer] if layer < len(widths) else 0, dtype=int)
+            if alive:
+                region = self._certified(np.concatenate(patterns) if patterns else np.zeros(0, dtype=bool))
+                if region is not None:
+                    self.thin_found.append(region)
 
     def _allowed(self, layer: int, i: int, phase: int) -> bool:
         forced = self.forced.get((layer, i))

@@ -12,7 +12,15 @@ JSON Lines (``.jsonl``), one object per line, each with a ``type``:
 * ``{"type": "subproblem_done", "id": "0:3+,1:2-"}`` — written by a parallel run
   (:mod:`milp.enumeration.parallel`) after the last region of a finished subproblem, so that ``--resume``
   skips it; readers of regions ignore these lines;
+* ``{"type": "neighbours", "pattern", "facets": [[row, pattern], ...]}`` — with ``--adjacency`` (or
+  ``--merge``), one per region that has a listed neighbour, after the regions: the region across
+  row ``row`` of the region's ``A`` (a row may appear more than once: several neighbours share it);
+* ``{"type": "zone", "patterns", "A", "b", "interior_point", "radius", "vertices"}`` — with ``--merge``,
+  after the regions: convex unions of the listed regions, each listing the patterns it covers;
 * ``{"type": "footer", "complete": true|false, "stats": {...}}`` — last.
+
+Readers written before neighbours and zones existed skip these lines (they read only ``region``
+lines), and files without them read as having none.
 
 A run cut short (Ctrl-C, a time limit, ``--max-regions``, even a killed process) leaves a
 valid file: the reader ignores a torn last line, and a file without footer is incomplete.
@@ -32,7 +40,7 @@ from typing import Iterable
 import numpy as np
 
 from milp.core.errors import InputError
-from milp.core.region import Region
+from milp.core.region import Neighbour, Region, Zone
 
 __all__ = ["RegionFileError", "RegionFile", "RegionWriter", "load_regions", "read_region_file", "write_json", "write_npz", "FORMAT", "VERSION"]
 
@@ -48,6 +56,9 @@ class RegionFileError(InputError):
 class RegionFile:
     """A region file's content: ``header`` (dict), ``regions``, ``complete`` and ``stats`` (footer, or {}).
 
+    ``zones`` (:class:`~milp.core.region.Zone`) and ``neighbours`` (:class:`~milp.core.region.Neighbour`) are
+    empty unless the run merged regions (``--merge``) or listed their adjacency (``--adjacency``).
+
     ``damage`` says what was skipped when a ``.jsonl`` file has a bad line before its end (a torn
     last line is a normal end and is not damage); the regions are then those before it.
     """
@@ -57,14 +68,37 @@ class RegionFile:
     complete: bool
     stats: dict
     damage: str = ""
+    zones: tuple[Zone, ...] = ()
+    neighbours: tuple[Neighbour, ...] = ()
 
 
 def _journal(path: Path) -> Path:
     return path.with_name(path.name + ".part.jsonl")
 
 
-def _read_jsonl(path: Path) -> tuple[dict | None, list[dict], dict | None, int, str]:
-    """``(header, region dicts, footer, bytes of good lines, damage)``.
+def _extras(items: list[dict]) -> tuple[tuple[Zone, ...], tuple[Neighbour, ...]]:
+    """Zones and neighbours from ``zone`` and ``neighbours`` records."""
+    zones, neighbours = [], []
+    for item in items:
+        if item.get("type") == "zone":
+            zones.append(Zone.from_dict(item))
+        elif item.get("type") == "neighbours":
+            neighbours += [Neighbour(str(item["pattern"]), int(row), str(other)) for row, other in item["facets"]]
+    return tuple(zones), tuple(neighbours)
+
+
+def _extra_records(zones, neighbours) -> list[dict]:
+    """The ``neighbours`` records (one per region, in order of first appearance) then the ``zone`` records."""
+    by_region: dict[str, list] = {}
+    for n in neighbours:
+        by_region.setdefault(n.region, []).append([n.facet, n.neighbour])
+    records = [{"type": "neighbours", "pattern": p, "facets": f} for p, f in by_region.items()]
+    return records + [{"type": "zone", **z.to_dict()} for z in zones]
+
+
+def _read_jsonl(path: Path, extras: list | None = None) -> tuple[dict | None, list[dict], dict | None, int, str]:
+    """``(header, region dicts, footer, bytes of good lines, damage)``; ``zone`` and ``neighbours``
+    records go to ``extras`` when given.
 
     Reading stops at the first line that is not a JSON object. A torn last line (a process
     killed mid-write) is a normal end; a bad line with lines after it is damage, described
@@ -90,6 +124,8 @@ def _read_jsonl(path: Path) -> tuple[dict | None, list[dict], dict | None, int, 
                 regions.append(item)
             elif kind == "footer":
                 footer = item
+            elif kind in ("zone", "neighbours") and extras is not None:
+                extras.append(item)
     return header, regions, footer, good, damage
 
 
@@ -107,19 +143,27 @@ def read_region_file(path) -> RegionFile:
                 stats = json.loads(str(data["stats"]))
                 complete = bool(data["complete"])
                 items = json.loads(str(data["regions_json"]))
-            return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, stats)
+                extras = json.loads(str(data["extras_json"])) if "extras_json" in data.files else []
+            return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, stats, "", *_extras(extras))
         if path.suffix == ".json":
             with open(path) as f:
                 doc = json.load(f)
-            header = {k: v for k, v in doc.items() if k not in ("regions", "complete", "stats")}
-            return RegionFile(header, tuple(Region.from_dict(r) for r in doc["regions"]), bool(doc.get("complete")), doc.get("stats", {}))
+            header = {k: v for k, v in doc.items() if k not in ("regions", "complete", "stats", "zones", "neighbours")}
+            extras = [{"type": "zone", **z} for z in doc.get("zones", [])] + [{"type": "neighbours", **n} for n in doc.get("neighbours", [])]
+            return RegionFile(header, tuple(Region.from_dict(r) for r in doc["regions"]), bool(doc.get("complete")),
+                              doc.get("stats", {}), "", *_extras(extras))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # JSONDecodeError is a ValueError
         raise RegionFileError(f"{str(path)!r} is not a readable region file: {error}") from None
-    header, items, footer, _, damage = _read_jsonl(path)
+    extras: list[dict] = []
+    header, items, footer, _, damage = _read_jsonl(path, extras)
     if header is None:
         raise RegionFileError(f"{str(path)!r} is not a region file: no header line")
     complete = bool(footer and footer.get("complete")) and not damage
-    return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, (footer or {}).get("stats", {}), damage)
+    try:
+        found = _extras(extras)
+    except (KeyError, TypeError, ValueError) as error:
+        raise RegionFileError(f"{str(path)!r} has a bad zone or neighbours record: {error}") from None
+    return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, (footer or {}).get("stats", {}), damage, *found)
 
 
 def load_regions(path) -> tuple[Region, ...]:
@@ -130,22 +174,28 @@ def load_regions(path) -> tuple[Region, ...]:
     return read_region_file(path).regions
 
 
-def write_json(path: Path, header: dict, regions: Iterable[dict], complete: bool, stats: dict) -> None:
+def write_json(path: Path, header: dict, regions: Iterable[dict], complete: bool, stats: dict, extras: list[dict] = ()) -> None:
     doc = dict(header)
     doc["regions"] = list(regions)
     doc["complete"] = complete
     doc["stats"] = stats
+    strip = lambda item: {k: v for k, v in item.items() if k != "type"}  # noqa: E731
+    if any(e["type"] == "zone" for e in extras):
+        doc["zones"] = [strip(e) for e in extras if e["type"] == "zone"]
+    if any(e["type"] == "neighbours" for e in extras):
+        doc["neighbours"] = [strip(e) for e in extras if e["type"] == "neighbours"]
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
         json.dump(doc, f)
     os.replace(tmp, path)
 
 
-def write_npz(path: Path, header: dict, regions: list[dict], complete: bool, stats: dict) -> None:
+def write_npz(path: Path, header: dict, regions: list[dict], complete: bool, stats: dict, extras: list[dict] = ()) -> None:
     """Arrays for numpy users: ``patterns`` (n, neurons) uint8, ``interior_points`` (n, d), ``radii`` (n,),
     ``A`` (rows, d) and ``b`` (rows,) of all regions stacked with ``row_offsets`` (n + 1,),
-    ``C`` (n, m, d), ``d`` (n, m), ``volumes`` (n,) (NaN when not computed), plus ``header``,
-    ``stats`` and ``regions_json`` (JSON text) and ``complete``."""
+    ``C`` (n, m, d), ``d`` (n, m), ``volumes`` (n,) (NaN when not computed), ``thin`` (n,) bool, plus
+    ``header``, ``stats``, ``regions_json`` and ``extras_json`` (the zone and neighbours records; JSON
+    text) and ``complete``."""
     n, dim = len(regions), int(header["input_dim"])
     m = int(header["output_dim"])
     patterns = np.array([[c == "1" for c in r["pattern"]] for r in regions], dtype=np.uint8).reshape(n, -1)
@@ -161,6 +211,8 @@ def write_npz(path: Path, header: dict, regions: list[dict], complete: bool, sta
         C=np.array([r["affine"]["C"] for r in regions], dtype=float).reshape(n, m, dim),
         d=np.array([r["affine"]["d"] for r in regions], dtype=float).reshape(n, m),
         volumes=np.array([np.nan if r.get("volume") is None else r["volume"] for r in regions], dtype=float),
+        thin=np.array([bool(r.get("thin", False)) for r in regions], dtype=bool),
+        extras_json=np.array(json.dumps(list(extras))),
         header=np.array(json.dumps(header)),
         stats=np.array(json.dumps(stats)),
         regions_json=np.array(json.dumps(regions)),
@@ -230,7 +282,7 @@ class RegionWriter:
                 item = json.loads(line)
                 if item.get("type") == "subproblem_done":
                     self.done_subproblems.append(str(item["id"]))
-                if item.get("type") != "footer":
+                if item.get("type") not in ("footer", "zone", "neighbours"):  # recomputed at the end of the run
                     f.write(line)
 
     def _check_header(self, previous: dict) -> None:
@@ -253,7 +305,11 @@ class RegionWriter:
         self.done_subproblems.append(subproblem_id)
         self._write_line({"type": "subproblem_done", "id": subproblem_id})
 
-    def close(self, complete: bool, stats: dict) -> None:
+    def close(self, complete: bool, stats: dict, zones: Iterable[Zone] = (), neighbours: Iterable[Neighbour] = ()) -> None:
+        """Write ``neighbours`` and ``zones`` (when given) and the footer; finish a ``.json`` or ``.npz`` file."""
+        extras = _extra_records(tuple(zones), tuple(neighbours))
+        for item in extras:
+            self._write_line(item)
         self._write_line({"type": "footer", "complete": bool(complete), "stats": stats})
         self.file.close()
         header = {k: v for k, v in self.header.items() if k != "type"}
@@ -261,8 +317,8 @@ class RegionWriter:
             # .json and .npz have no subproblem lines: an unfinished parallel run keeps them in its stats
             stats = {**stats, "subproblems_done": list(self.done_subproblems)}
         if self.path.suffix == ".json":
-            write_json(self.path, header, self.known, complete, stats)
+            write_json(self.path, header, self.known, complete, stats, extras)
         elif self.path.suffix == ".npz":
-            write_npz(self.path, header, self.known, complete, stats)
+            write_npz(self.path, header, self.known, complete, stats, extras)
         if self.stream_path != self.path:
             self.stream_path.unlink()

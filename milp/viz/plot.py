@@ -36,6 +36,8 @@ __all__ = [
     "PlotError",
     "new_figure",
     "plot_regions",
+    "plot_zones",
+    "mark_points",
     "plot_samples",
     "plot_latent_zones",
     "plot_region_file",
@@ -52,7 +54,7 @@ _PALETTE = (
 )
 _NO_FEATURE = "#eeeeee"  # the zone where no feature fires: drawn pale so the others stand out
 _LEGEND_LIMIT = 24
-_COLOR_BY = re.compile(r"^(pattern|h(\d+)|y(?:\[?(\d+)\]?)?)$")
+_COLOR_BY = re.compile(r"^(pattern|argmax|h(\d+)|y(?:\[?(\d+)\]?)?)$")
 
 
 class PlotError(InputError):
@@ -109,12 +111,12 @@ def _free_inputs(box: Box) -> np.ndarray:
 
 
 def _parse_color_by(color_by: str) -> tuple[str, int]:
-    """``("pattern", 0)``, ``("layer", L)`` or ``("output", k)``."""
+    """``("pattern", 0)``, ``("argmax", 0)``, ``("layer", L)`` or ``("output", k)``."""
     match = _COLOR_BY.match(str(color_by).strip())
     if not match:
-        raise PlotError(f"--color-by {color_by!r}: use pattern, h<L> (a ReLU layer, e.g. h0) or y / y<k> (an output)")
-    if match.group(1) == "pattern":
-        return "pattern", 0
+        raise PlotError(f"--color-by {color_by!r}: use pattern, argmax, h<L> (a ReLU layer, e.g. h0) or y / y<k> (an output)")
+    if match.group(1) in ("pattern", "argmax"):
+        return match.group(1), 0
     if match.group(2) is not None:
         return "layer", int(match.group(2))
     return "output", int(match.group(3) or 0)
@@ -211,6 +213,7 @@ def plot_regions(
     value_range: tuple[float, float] | None = None,
     facecolor: str | None = None,
     cmap="viridis",
+    output_names: Sequence[str] | None = None,
 ):
     """Draw every region's polygon over the 2-D ``box``; returns the axes (a new figure's if ``ax`` is None).
 
@@ -219,7 +222,9 @@ def plot_regions(
     per sub-pattern of ReLU layer ``L``; needs ``widths``, e.g. ``network.widths``; ``colors``
     and ``labels`` override the colour and legend text of a sub-pattern) or ``"y"``/``"y<k>"``
     (the exact piecewise-linear output, with a colour bar; ``value_range`` fixes its limits and
-    ``cmap`` is the colour map or its name). ``facecolor`` paints every region in one colour
+    ``cmap`` is the colour map or its name) or ``"argmax"`` (a colour per predicted class, the regions
+    cut exactly where it changes by :func:`milp.enumeration.zones.decision_pieces`; the legend names the
+    classes by ``output_names`` or ``y[k]``; region outlines in white). ``facecolor`` paints every region in one colour
     instead (``"none"`` for outlines only). The polygons are one ``PolyCollection`` with gid
     ``"regions"``.
 
@@ -249,6 +254,11 @@ def plot_regions(
         collection.set_facecolor("none")
         collection.set_edgecolor("0.2")
         collection.set_linewidth(0.4)
+    elif kind == "argmax":
+        entries = _shade_classes(ax, regions, free, output_names)
+        collection.set_facecolor("none")
+        collection.set_edgecolor("white")
+        collection.set_linewidth(0.3)
     elif kind == "pattern":
         collection.set_facecolor([_hashed(r.pattern) for r in regions])
     else:
@@ -261,11 +271,78 @@ def plot_regions(
         entries = [(label(k), palette.get(k) or _hashed(k)) for k in sorted(set(keys), key=_order)]
     ax.add_collection(collection)
     _frame(ax, box, free, input_names, title)
-    if legend and entries:
+    if (legend or kind == "argmax") and entries:  # classes' colours mean nothing without their names
         _legend(ax, entries)
     elif legend and kind == "pattern" and facecolor is None and regions:
         _legend(ax, [(r.pattern, _hashed(r.pattern)) for r in sorted(regions, key=lambda r: _order(r.pattern))])
     return ax
+
+
+def plot_zones(zones, box: Box, ax=None, regions=None, input_names: Sequence[str] | None = None, title: str | None = None,
+               *, legend: bool = False):
+    """Draw zones (:class:`~milp.core.region.Zone`, from :func:`milp.enumeration.zones.merge_regions`) over the 2-D
+    ``box``: each zone filled in one colour with a dark outline; with ``regions``, the regions inside
+    show as thin white lines. Returns the axes. The zones are a ``PolyCollection`` with gid ``"zones"``.
+
+    >>> # ax = plot_zones(milp.merge_regions(found), box, regions=found); save_figure(ax, "zones.png")
+    """
+    from matplotlib.collections import PolyCollection
+
+    free = _free_inputs(box)
+    zones = list(zones)
+    polygons = []
+    for zone in zones:
+        if zone.vertices is None or zone.vertices.shape[0] < 3:
+            raise PlotError(f"zone of {zone.patterns[0]} has no polygon: pictures need zones over 2 free inputs")
+        polygons.append(np.asarray(zone.vertices)[:, free])
+    ax = _axes(ax)
+    colors = [_PALETTE[k % len(_PALETTE)] for k in range(len(zones))]
+    filled = PolyCollection(polygons, facecolors=colors, edgecolors="none", zorder=2)
+    ax.add_collection(filled)
+    if regions is not None:
+        inner = [np.asarray(r.vertices)[:, free] for r in regions if r.vertices is not None and r.vertices.shape[0] >= 3]
+        ax.add_collection(PolyCollection(inner, facecolors="none", edgecolors="white", linewidths=0.4, zorder=3))
+    outlines = PolyCollection(polygons, facecolors="none", edgecolors="0.1", linewidths=1.2, zorder=4)
+    outlines.set_gid("zones")
+    ax.add_collection(outlines)
+    _frame(ax, box, free, input_names, title)
+    if legend and zones:
+        _legend(ax, [(f"{len(z.patterns)} region{'s' if len(z.patterns) != 1 else ''} from {z.patterns[0]}", c) for z, c in zip(zones, colors)])
+    return ax
+
+
+def _class_color(k: int) -> str:
+    return _PALETTE[k % 10]  # the ten strong colours: one per class of a 10-class model
+
+
+def _shade_classes(ax, regions, free, output_names) -> list[tuple[str, str]]:
+    """Fill the decision pieces of the regions, one colour per predicted class; the legend's entries."""
+    from matplotlib.collections import PolyCollection
+
+    from milp.enumeration.zones import decision_pieces
+
+    pieces = decision_pieces(regions)
+    polygons, colors, labels = [], [], set()
+    for piece in pieces:
+        if piece.vertices is None:
+            raise PlotError(f"region {piece.pattern} has no polygon: pictures need regions over 2 free inputs")
+        polygons.append(np.asarray(piece.vertices)[:, free])
+        colors.append(_class_color(piece.label))
+        labels.add(piece.label)
+    collection = PolyCollection(polygons, facecolors=colors, edgecolors=colors, linewidths=0.2, zorder=1)
+    collection.set_gid("classes")
+    ax.add_collection(collection)
+    name = (lambda k: str(output_names[k])) if output_names is not None else (lambda k: f"y[{k}]")
+    return [(name(k), _class_color(k)) for k in sorted(labels)]
+
+
+def mark_points(ax, points, labels) -> None:
+    """Mark points (n, 2) on the axes, each with its label: the inputs a plane was cut through."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    ax.scatter(points[:, 0], points[:, 1], s=36, c="white", edgecolors="black", linewidths=1.2, zorder=7)
+    for (x, y), label in zip(points, labels):
+        ax.annotate(str(label), (x, y), xytext=(6, 6), textcoords="offset points", fontsize=9, zorder=7,
+                    bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="0.5", alpha=0.9))
 
 
 def _shade_outputs(ax, regions, polygons, output: int, value_range, cmap) -> None:
@@ -338,6 +415,9 @@ def plot_samples(
             values = trace.output[:, index]
             lo, hi = value_range if value_range is not None else (values.min(), values.max())
             ax.scatter(x[:, free[0]], x[:, free[1]], c=values, s=2, cmap=cmap, vmin=lo, vmax=hi, linewidths=0, rasterized=True)
+        elif kind == "argmax":
+            classes = np.argmax(trace.output, axis=1)
+            ax.scatter(x[:, free[0]], x[:, free[1]], c=[_class_color(int(k)) for k in classes], s=2, linewidths=0, rasterized=True)
         else:
             patterns = ["".join("1" if b else "0" for b in row) for row in bits]
             if kind == "pattern":
@@ -445,9 +525,13 @@ def plot_region_file(
     load_model: Callable[[Path], Network] | None = None,
     model: str | None = None,
     content=None,
+    draw: str = "regions",
 ):
     """The picture of a region file (``milp regions -o``): its regions over its box, and with
     ``samples`` a panel of sampled inputs where the file's conditions hold, on the left.
+
+    ``draw="zones"`` draws the file's zones (``milp regions --merge``; merged here when the file has
+    none) with their outlines instead of the regions' colours.
 
     ``load_model(path) -> Network`` reads the model named in the header (or ``model``); it is
     needed for ``samples`` and for ``color_by="h<L>"`` when the header records no ``widths``.
@@ -465,6 +549,8 @@ def plot_region_file(
     if int(header.get("input_dim", box.dim)) != box.dim:
         raise PlotError(f"the header says {header.get('input_dim')} inputs but its box has {box.dim}")
     kind, index = _parse_color_by(color_by)
+    if draw not in ("regions", "zones"):
+        raise PlotError(f"--draw {draw!r}: use zones or regions")
     plane = parse_slice(header["slice"]) if header.get("slice") else None
     network = None
     widths = header.get("widths")
@@ -504,8 +590,20 @@ def plot_region_file(
     if samples is not None:
         plot_samples(network, box, conditions, samples, axes[0], color_by, seed=seed, input_names=names,
                      colors=colors, value_range=value_range)
-    plot_regions(content.regions, box, axes[-1], color_by, input_names=names, legend=legend, title=heading,
-                 widths=widths, colors=colors, value_range=value_range)
+    through = header.get("through")
+    if draw == "zones":
+        from milp.enumeration.zones import merge_regions
+
+        zones = content.zones or merge_regions(content.regions)
+        if title is None:
+            heading = f"{len(zones)} zone{'s' if len(zones) != 1 else ''} of " + heading
+        plot_zones(zones, box, axes[-1], regions=content.regions, input_names=names, title=heading, legend=legend)
+    else:
+        plot_regions(content.regions, box, axes[-1], color_by, input_names=names, legend=legend, title=heading,
+                     widths=widths, colors=colors, value_range=value_range, output_names=header.get("output_names"))
+    if through is not None:
+        for ax in axes:
+            mark_points(ax, np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), through.get("labels") or ("a", "b", "c"))
     if samples is not None and title is None:
         figure.suptitle("left: sampled inputs     right: exact regions", fontsize=10)
     return figure
