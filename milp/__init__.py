@@ -31,6 +31,7 @@ _PUBLIC = {
     "reach": "milp.search.queries",
     "verify": "milp.search.verify",
     "feature_report": "milp.search.features", "FeatureReport": "milp.search.features",
+    "simplify": "milp.search.simplify",
     "regions": "milp.enumeration.engines", "region_containing": "milp.enumeration.engines",
     "parallel_regions": "milp.enumeration.parallel",
     "merge_regions": "milp.enumeration.zones", "adjacency": "milp.enumeration.zones",

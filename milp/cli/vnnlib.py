@@ -44,7 +44,8 @@ def _version2(args, prop_path: Path, models: dict[str, str]):
     from importers import OnnxReference, load_onnx_nodes
     from milp.io.vnnlib import VnnlibError
     from milp.io.vnnlib2 import Implementation, build_joint, read_vnnlib2
-    from milp.search.verify import verify
+    from milp.search.branch import Settings
+    from milp.search.verify import SEVERAL_NETWORKS, verify
 
     try:
         query = read_vnnlib2(prop_path)
@@ -80,7 +81,9 @@ def _version2(args, prop_path: Path, models: dict[str, str]):
         joint = build_joint(query, implementations)
     except VnnlibError as error:
         raise CliError(f"{prop_path}: {error}") from None
-    verdict = verify(joint.network, joint.prop, timeout=args.timeout, reference=joint.reference(references), seed=args.seed, stop=args.stop)
+    settings = SEVERAL_NETWORKS if len(query.networks) > 1 else Settings()
+    verdict = verify(joint.network, joint.prop, timeout=args.timeout, reference=joint.reference(references), seed=args.seed,
+                     stop=args.stop, settings=settings)
     return verdict, joint
 
 

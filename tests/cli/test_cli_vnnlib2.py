@@ -237,3 +237,48 @@ def test_command_line_forms(small, tmp_path, capsys):
     code, _, err = _run(capsys, v1, "--network", f"f={path}")
     assert code == 2 and "VNN-LIB 1.0 property" in err
     assert _run(capsys, path, v1)[1].strip() == "unsat"  # 1.0 files keep working
+
+
+from conftest import ACASXU, ACASXU_SKIP  # noqa: E402  ($MILP_BENCHMARKS/acasxu, else ../shared/benchmarks/acasxu)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ACASXU / "onnx").is_dir(), reason=ACASXU_SKIP)
+def test_acasxu_and_its_simplified_copy_and_a_wrong_pruning(tmp_path, capsys):
+    """ACAS Xu 1_1 on property 3's box shrunk 8x: simplify keeps 10 of 300 neurons; the pair is proved equal
+    as a two-network query; dropping one neuron that fires comes back sat, checked by onnxruntime on both."""
+    from importers import load_onnx
+    from milp.search.simplify import simplify
+
+    original = ACASXU / "onnx" / "ACASXU_run2a_1_1_batch_2000.onnx"
+    net = load_onnx(original)
+    lower = np.array([-0.303531156, -0.009549297, 0.493380324, 0.3, 0.3])
+    upper = np.array([-0.298552812, 0.009549297, 0.5, 0.5, 0.5])
+    centre, half = 0.5 * (lower + upper), 0.5 * (upper - lower) / 8
+    box = Box(centre - half, centre + half)
+    result = simplify(net, box)
+    assert result.report.counts()["unknown"] == 0 and sum(result.widths_after) < 30
+    never, always = result.report.status_masks(net)
+    firing = next(n for n in result.report.neurons if n.status == "fires" and n.layer == len(net.widths) - 1)
+    never[firing.layer][firing.neuron] = True
+    wrong = fold_stable(net, never, always)
+    save_onnx(result.network, tmp_path / "pruned.onnx", like=original)
+    save_onnx(wrong, tmp_path / "wrong.onnx", like=original)
+    lines = ["(declare-network original (declare-input X float32 [1,1,1,5]) (declare-output Y float32 [1,5]))",
+             "(declare-network pruned (declare-input P float32 [1,1,1,5]) (declare-output Q float32 [1,5]))"]
+    for i, (lo, hi) in enumerate(zip(box.lower, box.upper)):
+        lines.append(f"(assert (and (>= X[0,0,0,{i}] {lo:.12f}) (<= X[0,0,0,{i}] {hi:.12f}) (== X[0,0,0,{i}] P[0,0,0,{i}])))")
+    lines.append("(assert (or " + " ".join(f"(>= (- Y[0,{i}] Q[0,{i}]) 0.0001) (<= (- Y[0,{i}] Q[0,{i}]) -0.0001)" for i in range(5)) + "))")
+    query = tmp_path / "equal.vnnlib"
+    query.write_text(_header("\n".join(lines) + "\n"))
+    code, out, _ = _run(capsys, query, "--network", f"original={original}", "--network", f"pruned={tmp_path / 'pruned.onnx'}",
+                        "--timeout", "300")
+    assert code == 0 and out.strip() == "unsat"
+    code, out, _ = _run(capsys, query, "--network", f"original={original}", "--network", f"pruned={tmp_path / 'wrong.onnx'}",
+                        "--timeout", "300")
+    assert code == 0 and out.splitlines()[0] == "sat"
+    values = _assignment(out)
+    assert np.array_equal(values["X"], values["P"]) and box.contains(values["X"], 1e-6)
+    y, q = OnnxReference(original)(values["X"]), OnnxReference(tmp_path / "wrong.onnx")(values["P"])
+    assert np.allclose(values["Y"], y, atol=1e-5) and np.allclose(values["Q"], q, atol=1e-5)
+    assert np.abs(y - q).max() >= 1e-4 - 1e-6
