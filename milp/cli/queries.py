@@ -47,6 +47,8 @@ def run_feature_report(args) -> int:
         raise CliError("--all reports every ReLU layer: give it without --layer and --neuron")
     if not args.all and args.layer is None:
         raise CliError("say which neurons: --layer L --neuron K for one, --layer L for a whole layer, --all for every layer")
+    if args.solver is not None:
+        raise CliError("--solver solves one neuron's MILP through Pyomo: give --layer and --neuron with it")
     network, reference = load_model(args.model, check=not args.no_check)
     box = box_for(args, network)
     progress = None

@@ -63,6 +63,7 @@ def test_cli_layer_report_agrees_with_one_fires_per_neuron(tmp_path, capsys):
         (["--neuron", "1"], "--neuron needs --layer"),
         ([], "say which neurons"),
         (["--layer", "7"], "no ReLU layer 7"),
+        (["--layer", "1", "--solver", "highs"], "--solver solves one neuron's MILP"),
     ]:
         assert main(["fires", str(model), "--box", "-1:1", *argv]) == 2
         err = capsys.readouterr().err.strip()
