@@ -135,9 +135,9 @@ def run(args) -> int:
 
 def register(command) -> None:
     p = command("vnnlib", "does the network satisfy a VNN-LIB property? sat (with a checked counterexample), unsat, timeout", EPILOG)
-    p.add_argument("files", nargs="+", metavar="[MODEL] QUERY",
-                   help="an ONNX file and a VNN-LIB file (.vnnlib, or .vnnlib.gz); for a VNN-LIB 2.0 query, the networks "
-                        "may instead be given with --network")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="MODEL QUERY: an ONNX file and a VNN-LIB file (.vnnlib, or .vnnlib.gz); or QUERY alone, a VNN-LIB "
+                        "2.0 query whose networks are given with --network")
     p.add_argument("--network", action="append", default=[], metavar="NAME=FILE",
                    help="the ONNX file of a network the VNN-LIB 2.0 query declares by NAME (repeat for each network "
                         "not declared equal-to another)")
