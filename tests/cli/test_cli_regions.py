@@ -151,6 +151,10 @@ def test_ctrl_c_with_workers_leaves_a_file_that_resumes(tmp_path):
         pytest.skip("the run ended before it could be interrupted")
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
+    if process.returncode == 0 and read_region_file(out).complete:
+        # the workers hand regions back in chunks: the 20th may reach the file only as the run ends,
+        # and a signal landing after the search is done has nothing to stop
+        pytest.skip("the run had finished its search when the signal arrived")
     assert process.returncode == 130, err.decode()
     first = read_region_file(out)
     assert not first.complete and len(first.regions) >= 20
