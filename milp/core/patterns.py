@@ -140,7 +140,8 @@ def pattern_bits(network: Network, pattern) -> np.ndarray:
 
 
 def pattern_text(bits: np.ndarray) -> str:
-    return "".join("1" if b else "0" for b in bits)
+    """Bools (or 0/1) as a ``'0'``/``'1'`` string."""
+    return (np.asarray(bits, dtype=bool).view(np.uint8) + ord("0")).tobytes().decode("ascii")
 
 
 def _source_maps(network: Network, bits: np.ndarray) -> tuple[list[_Map], list[_Map]]:

@@ -24,8 +24,10 @@ class Region:
 
     ``pattern`` one '0'/'1' per ReLU neuron; ``A (k, d)`` and ``b (k,)`` the facets (unit rows in
     the free inputs; box faces included where they bound the region, and both faces of
-    every fixed input); ``interior_point (d,)`` the Chebyshev centre and ``radius`` its ball
-    (``inf`` when every input is fixed); ``affine = (C (m, d), d (m,))`` with ``y = C x + d`` on
+    every fixed input); ``interior_point (d,)`` a point inside and ``radius`` a ball around it that
+    lies in the region (``inf`` when every input is fixed): the Chebyshev centre and its ball for a
+    region built from its pattern; the enumeration may give the mean of the vertices instead, with
+    its ball, when that ball is wider than the tolerance (a region either way); ``affine = (C (m, d), d (m,))`` with ``y = C x + d`` on
     the region; ``vertices`` (v, d) for 1 to 3 free inputs (for 2, counter-clockwise in the
     free coordinates), else None; ``volume`` the length, area or volume in the free
     coordinates for 1 to 3 free inputs, else None. Regions compare by identity.

@@ -31,6 +31,7 @@ from milp.core.conditions import Condition, parse_conditions
 from milp.core.network import Network
 from milp.core.tolerances import REGION_TOLERANCE
 from milp.core.options import check_count, check_seconds, check_tolerance
+from milp.core.patterns import pattern_text
 from milp.core.region import Region
 from milp.enumeration.geometry import finish_region, region_of_point
 from milp.enumeration import engine
@@ -94,8 +95,7 @@ class RegionSearch:
         exhausted = True
         try:
             for raw in raw_regions:
-                key = "".join("1" if p else "0" for p in raw.pattern)
-                if key in self.skip:
+                if self.skip and pattern_text(raw.pattern) in self.skip:
                     continue
                 region = finish_region(self.network, self.box, raw)
                 listed += 1

@@ -385,12 +385,27 @@ def facets_and_vertices(A, b, center, free_mask=None, tol: float = GEOMETRY_TOLE
     return A[kept], b[kept], vertices
 
 
-def _assemble(network: Network, box: Box, bits: np.ndarray, A, b, center, radius: float, thin: bool = False) -> Region:
+def _assemble(network: Network, box: Box, bits: np.ndarray, A, b, center, radius: float, thin: bool = False,
+              affine=None, shape=None) -> Region:
     """A :class:`Region` from (possibly redundant) rows and a Chebyshev centre of a pattern's region.
 
     A ``thin`` region (interior certified exactly, radius at most the tolerance) keeps the certified
-    ``radius`` and is measured with a geometry tolerance below its radius."""
+    ``radius`` and is measured with a geometry tolerance below its radius. ``affine`` is the output's
+    map when the caller has it; ``shape`` ``(facets, vertices, volume)`` is what the caller already knows of
+    the region's exact geometry, every input free (facets index the rows of ``A``; vertices and volume
+    for 2 and 3 inputs, else None)."""
     A, b = _rows(A, b)
+    output = affine if affine is not None else local_affine_maps(network, bits).output
+    if shape is not None and not thin:
+        facets, vertices, area = shape
+        norms = np.linalg.norm(A[facets], axis=1)
+        region_A, region_b = A[facets] / norms[:, None], b[facets] / norms
+        once = _drop_parallel(region_A, region_b)  # a row pushed twice (a condition on a neuron) is one facet
+        region_A, region_b = region_A[once], region_b[once]
+        center = np.array(center, dtype=np.float64).reshape(-1)
+        # the radius is re-measured at the centre (the facets hold the ball): never more than the caller's claim
+        radius = min(float(radius), float(np.min(region_b - region_A @ center, initial=math.inf)))
+        return Region(pattern_text(bits), region_A, region_b, center, radius, output, vertices, area, thin)
     free = box.upper > box.lower
     fixed = ~free
     d = network.input_dim
@@ -422,7 +437,6 @@ def _assemble(network: Network, box: Box, bits: np.ndarray, A, b, center, radius
     if shape.vertices is not None:
         vertices = np.tile(box.lower, (shape.vertices.shape[0], 1))
         vertices[:, free] = shape.vertices
-    output = local_affine_maps(network, bits).output
     return Region(pattern_text(bits), region_A, region_b, center, radius, output, vertices, shape.volume, thin)
 
 
@@ -452,7 +466,8 @@ def finish_region(network: Network, box: Box, raw) -> Region:
     is not strictly inside the rows: the enumeration's claim does not hold.
     """
     thin = bool(getattr(raw, "thin", False))
-    region = _assemble(network, box, pattern_bits(network, raw.pattern), raw.A, raw.b, raw.center, raw.radius, thin)
+    region = _assemble(network, box, pattern_bits(network, raw.pattern), raw.A, raw.b, raw.center, raw.radius, thin,
+                       getattr(raw, "affine", None), getattr(raw, "shape", None))
     if not region.radius > 0:
         raise PolytopeError(
             f"region {region.pattern}: its centre is not inside its rows (slack {region.radius:.3g}); "

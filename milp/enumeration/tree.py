@@ -24,8 +24,15 @@ A piece the rational check cannot decide is counted in ``thin_undecided`` and ma
 incomplete. Conditions join the polytope as soon as the layers they read are fixed. At a leaf,
 the Chebyshev LP gives the region's interior point and radius.
 
-The LP is one :class:`~milp.solvers.highs.LpStack`: split rows are pushed on the way
-down and truncated on the way back, so every LP is a warm re-solve.
+The node's polytope is a stack: split rows are pushed on the way down and truncated on the way
+back. With 2 to 5 inputs, all free, it is kept exactly, as a polygon
+(:class:`~milp.enumeration.polygon.PolygonStack`) or as vertices
+(:class:`~milp.enumeration.vertices.VertexStack`): every "LP" above is then a minimum over
+vertices, a whole layer's neurons are decided at once from their exact ranges, one cut gives both
+sides of a split, the leaf's facets come from the vertices, and the interior point is the mean of
+the vertices (the Chebyshev ball is solved only when that point's ball is not wider than ``tol``).
+Otherwise it is one :class:`~milp.solvers.highs.LpStack`, where every LP is a warm re-solve, and
+the cheap test before an LP is the neuron's interval over a box that contains the node.
 """
 
 from __future__ import annotations
@@ -39,10 +46,13 @@ from milp.bounds.propagate import Bounds
 from milp.core.box import Box
 from milp.core.conditions import Condition
 from milp.solvers.highs import LpStack
+from milp.enumeration.polygon import PolygonStack
+from milp.enumeration.vertices import VERTEX_DIMENSIONS, VertexStack
 from milp.core.network import Network, is_active
 from milp.core.patterns import compose_in_x, pattern_constraints
 from milp.core.tolerances import THIN_RESOLUTION
 from milp.enumeration.certify import Certificate, certify_interior
+from milp.enumeration.geometry import GEOMETRY_TOLERANCE
 
 __all__ = ["Node", "RawRegion", "SearchStats", "split_search"]
 
@@ -60,6 +70,8 @@ class RawRegion:
     center: np.ndarray
     radius: float
     thin: bool = False
+    affine: tuple | None = None  # (C (m, d), c (m,)): the output's map on the region, when the search has it
+    shape: tuple | None = None  # (facets: row indices into A, vertices (v, 2), area): 2-D regions from the polygon
 
 
 @dataclass
@@ -96,6 +108,7 @@ class Node:
     new_rows: tuple | None  # (A, b, norms) this node adds
     outer: tuple  # (lower, upper) of a box that contains the node's polytope
     conditions_added: frozenset = field(default_factory=frozenset)
+    known: tuple | None = None  # an exact polytope's state after ``new_rows``, computed with its sibling's
 
 
 def _tightened(outer: tuple, a: np.ndarray, beta: float) -> tuple:
@@ -116,13 +129,6 @@ def _tightened(outer: tuple, a: np.ndarray, beta: float) -> tuple:
     return new_lower, new_upper
 
 
-def _interval(outer: tuple, gi: np.ndarray, g: float) -> tuple[float, float]:
-    lower, upper = outer
-    low = float(np.sum(np.minimum(gi * lower, gi * upper)) + g)
-    high = float(np.sum(np.maximum(gi * lower, gi * upper)) + g)
-    return low, high
-
-
 def split_search(
     network: Network,
     box: Box,
@@ -133,6 +139,7 @@ def split_search(
     should_stop: Callable[[], bool] = lambda: False,
     fixed_phases: dict[tuple[int, int], int] | None = None,
     leftover: list | None = None,
+    geometry: str = "auto",
 ) -> Iterator[RawRegion]:
     """Yield every region of ``network`` over ``box`` where ``conditions`` hold (see the module docstring).
 
@@ -144,16 +151,27 @@ def split_search(
     stable are never split. The search stops early, between nodes, when ``should_stop()``; with a
     ``leftover`` list, the nodes it did not explore are appended to it then (a parallel run ships
     them as new subproblems) and the first node always runs, so that handing back always progresses.
+
+    ``geometry`` is how the node's polytope is kept: ``"auto"`` exactly (a polygon for two inputs,
+    vertices up to :data:`~milp.enumeration.vertices.VERTEX_DIMENSIONS` inputs) when every input is
+    free, else as an LP; ``"lp"`` always as an LP. Both give the same regions.
     """
+    if geometry not in ("auto", "lp"):
+        raise ValueError(f"geometry must be 'auto' or 'lp', got {geometry!r}")
     d = network.input_dim
     free = box.upper > box.lower
-    lp = LpStack(box.lower, box.upper, radius_cap=float(np.max(box.widths)) + 1.0)
+    if geometry == "lp" or not free.all() or not 2 <= d <= VERTEX_DIMENSIONS:
+        lp = LpStack(box.lower, box.upper, radius_cap=float(np.max(box.widths)) + 1.0)
+    elif d == 2:
+        lp = PolygonStack(box.lower, box.upper)  # exact, no LP at all
+    else:
+        lp = VertexStack(box.lower, box.upper)  # exact vertices: an LP only for a doubtful Chebyshev ball
     # Box faces of free inputs as rows, so that the Chebyshev ball stays inside the box.
     eye = np.eye(d)[free]
     lp.push(np.vstack([eye, -eye]), np.concatenate([box.upper[free], -box.lower[free]]), np.ones(2 * int(free.sum())))
     search = _Search(network, box, lp, stats, tol, free, bounds, conditions, fixed_phases or {})
-    start = lp.chebyshev()
-    stats.lps += 1
+    start = lp.chebyshev(tol)
+    stats.lps += isinstance(lp, LpStack)
     if start is None or start[1] <= tol:
         return
     widths = network.widths
@@ -169,7 +187,7 @@ def split_search(
         node = stack.pop()
         lp.truncate(node.rows)
         if node.new_rows is not None:
-            lp.push(*node.new_rows)
+            lp.push(*node.new_rows, known=node.known) if node.known is not None else lp.push(*node.new_rows)
         stats.nodes += 1
         region = search.descend(node, stack)
         if region is not None:
@@ -191,6 +209,14 @@ class _Search:
         self.fixed_point = np.where(free, 0.0, lp.lower)  # fixed inputs at their value, free ones 0
         self.global_active = [np.asarray(l >= 0) for l in bounds.lower]
         self.global_inactive = [np.asarray(u <= 0) for u in bounds.upper]
+        # per layer: +1 / -1 where the global bounds (inactive first) or the caller fix a phase, else 0
+        self.stable_phase = [np.where(off, -1, np.where(on, 1, 0)) for on, off in zip(self.global_active, self.global_inactive)]
+        self.forced_phase = [np.zeros(w, dtype=int) for w in network.widths]
+        for (layer, i), phase in self.forced.items():
+            self.forced_phase[layer][i] = phase
+        self.exact = not isinstance(lp, LpStack)  # the polytope kept exactly (polygon or vertices), no LP
+        self.lp_cost = int(not self.exact)  # LPs an optimize or chebyshev call costs
+        self.geometry_tol = GEOMETRY_TOLERANCE * max(1.0, float(np.max(np.abs(np.concatenate([box.lower, box.upper])))))
         # A condition joins the polytope once every layer it reads is fixed.
         self.ready_at = [max((s for s, _ in c.expression.terms), default=0) for c in conditions]
 
@@ -219,9 +245,9 @@ class _Search:
             return True
         self.lp.push(np.array(rows), np.array(rhs), np.array(norms))
         for row, beta in zip(rows, rhs):
-            node.outer = _tightened(node.outer, row, beta)
-        found = self.lp.chebyshev()
-        self.stats.lps += 1
+            node.outer = self._tightened(node.outer, row, beta)
+        found = self.lp.chebyshev(self.tol)
+        self.stats.lps += self.lp_cost
         if found is None or found[1] <= self.tol:
             self.stats.pruned_by_conditions += 1
             if found is not None:
@@ -240,36 +266,23 @@ class _Search:
         while node.layer < len(widths):
             layer = node.layer
             if node.z_map is None:
-                node.z_map = compose_in_x(self.network.relu_layers[layer], node.maps)
-            G, g = node.z_map
+                node.z_map = self._z_map(layer, node.maps)
+            G, g, norms, _ = node.z_map
             phases = node.phases
             while node.position < widths[layer]:
+                if self._settle(node) < 0:
+                    return None
+                if node.position >= widths[layer]:
+                    break
                 i = node.position
                 node.position += 1
-                if self.global_inactive[layer][i] or self.global_active[layer][i]:
-                    phases[i] = -1 if self.global_inactive[layer][i] else 1
-                    if not self._allowed(layer, i, phases[i]):
-                        return None
-                    continue
-                norm = float(np.linalg.norm(G[i] * free))
-                if norm == 0.0:  # z is constant on the polytope: its phase is decided exactly
-                    phases[i] = 1 if is_active(float(G[i] @ self.fixed_point + g[i])) else -1
-                    if not self._allowed(layer, i, phases[i]):
-                        return None
-                    continue
+                norm = float(norms[i])
                 margin = tol * norm
                 zp = float(G[i] @ node.point + g[i])
-                low, high = _interval(node.outer, G[i], g[i])
-                if (low >= margin and zp > margin) or (high <= -margin and zp < -margin):
-                    phases[i] = 1 if zp > 0 else -1  # no LP: the far side is empty (the box keeps it beyond the margin)
-                    stats.skipped_by_box += 1
-                    if not self._allowed(layer, i, phases[i]):
-                        return None
-                    continue
                 if abs(zp) > margin:
                     near = 1 if zp > 0 else -1
                     opt = lp.optimize(G[i], maximize=near < 0)
-                    stats.lps += 1
+                    stats.lps += self.lp_cost
                     far_value = None if opt is None else opt[0] + g[i]
                     if far_value is None or far_value * near >= -margin:
                         if far_value is not None and far_value * near < margin:
@@ -283,7 +296,7 @@ class _Search:
                     # The point sits (nearly) on the hyperplane: look at both sides.
                     top = lp.optimize(G[i], maximize=True)
                     bottom = lp.optimize(G[i], maximize=False)
-                    stats.lps += 2
+                    stats.lps += 2 * self.lp_cost
                     up = top is not None and top[0] + g[i] > margin
                     down = bottom is not None and bottom[0] + g[i] < -margin
                     if not (up and down):
@@ -316,8 +329,8 @@ class _Search:
             node.phases = np.zeros(widths[node.layer] if node.layer < len(widths) else 0, dtype=int)
             if not self.add_ready_conditions(node):
                 return None
-        found = lp.chebyshev()
-        stats.lps += 1
+        found = lp.chebyshev(tol)
+        stats.lps += self.lp_cost
         if found is None or found[1] <= tol:
             bits = np.concatenate(node.patterns) if node.patterns else np.zeros(0, dtype=bool)
             if found is None:
@@ -326,7 +339,61 @@ class _Search:
             return self._certified(bits)
         A, b = lp.current_rows()
         stats.regions += 1
-        return RawRegion(np.concatenate(node.patterns) if node.patterns else np.zeros(0, dtype=bool), A, b, found[0], found[1])
+        affine = compose_in_x(self.network.output, node.maps)
+        shape = None if isinstance(lp, LpStack) else lp.shape(self.geometry_tol)
+        return RawRegion(np.concatenate(node.patterns) if node.patterns else np.zeros(0, dtype=bool), A, b, found[0], found[1], affine=affine, shape=shape)
+
+    def _z_map(self, layer: int, maps: list) -> tuple:
+        """``(G, g, norms, fixed)`` of a layer's pre-activations ``z = G x + g`` at a node: ``norms`` over
+        the free inputs, ``fixed`` +1 / -1 where the phase does not depend on the node's polytope
+        (stable over the box, inactive first; or constant on it), else 0."""
+        G, g = compose_in_x(self.network.relu_layers[layer], maps)
+        norms = np.linalg.norm(G * self.free, axis=1)
+        fixed = self.stable_phase[layer].copy()
+        constant = (fixed == 0) & (norms == 0.0)
+        if constant.any():  # z is constant on the polytope: its phase is decided exactly
+            fixed[constant] = np.where(is_active(G[constant] @ self.fixed_point + g[constant]), 1, -1)
+        return G, g, norms, fixed
+
+    def _settle(self, node: Node) -> int:
+        """Decide, in one pass over the rest of the node's layer, every neuron that needs no optimisation:
+        stable over the box, constant on the polytope, or on one side by more than the margin over the
+        node's outer box (over the exact polytope when the search keeps one). Stops at the first neuron
+        that needs the LP.
+
+        Returns the new ``node.position``, or -1 when a decided phase contradicts a fixed one.
+        """
+        G, g, norms, fixed = node.z_map
+        layer, start = node.layer, node.position
+        phase = fixed[start:].copy()
+        rows = start + np.flatnonzero(phase == 0)
+        stop = phase.size
+        if rows.size:
+            Gr, gr = G[rows], g[rows]
+            margin = self.tol * norms[rows]
+            zp = Gr @ node.point + gr
+            if self.exact:
+                low, high = self.lp.ranges(Gr, gr)
+            else:
+                lower, upper = node.outer
+                low = np.minimum(Gr * lower, Gr * upper).sum(axis=1) + gr
+                high = np.maximum(Gr * lower, Gr * upper).sum(axis=1) + gr
+            up = (low >= margin) & (zp > margin)
+            down = (high <= -margin) & (zp < -margin)  # no LP: the far side is empty beyond the margin
+            phase[rows - start] = up.view(np.int8) - down.view(np.int8)
+            settled = up | down
+            boxed = rows.size
+            if not settled.all():
+                boxed = int(np.argmin(settled))
+                stop = int(rows[boxed]) - start
+            self.stats.skipped_by_box += boxed
+        if self.forced:
+            forced = self.forced_phase[layer][start : start + stop]
+            if np.any((forced != 0) & (forced != phase[:stop])):
+                return -1
+        node.phases[start : start + stop] = phase[:stop]
+        node.position = start + stop
+        return node.position
 
     # ------------------------------------------------------------ thin pieces, decided exactly
     def _certify(self, A, b):
@@ -425,7 +492,7 @@ class _Search:
                     break
                 if z_map is None:
                     z_map = compose_in_x(self.network.relu_layers[layer], maps)
-                G, g = z_map
+                G, g = z_map[:2]
                 while position < widths[layer]:
                     i = position
                     position += 1
@@ -479,18 +546,25 @@ class _Search:
             if forced != near:
                 node.point = far_point
             node.phases[i] = forced
-            node.outer = _tightened(node.outer, row[0][0], float(row[1][0]))
+            node.outer = self._tightened(node.outer, row[0][0], float(row[1][0]))
             self.lp.push(*row)
             return
         far_phases = node.phases.copy()
         far_phases[i] = -near
-        far_outer = _tightened(node.outer, far_row[0][0], float(far_row[1][0]))
+        far_outer = self._tightened(node.outer, far_row[0][0], float(far_row[1][0]))
+        rows = self.lp.rows
+        # an exact polytope cuts once for both sides: the far one waits on the stack
+        known = self.lp.push(*near_row, opposite=True) if self.exact else self.lp.push(*near_row)
         stack.append(
-            Node(node.layer, node.position, far_phases, node.patterns, node.maps, node.z_map, far_point, self.lp.rows, far_row, far_outer, node.conditions_added)
+            Node(node.layer, node.position, far_phases, node.patterns, node.maps, node.z_map, far_point, rows, far_row,
+                 far_outer, node.conditions_added, known)
         )
         node.phases[i] = near
-        node.outer = _tightened(node.outer, near_row[0][0], float(near_row[1][0]))
-        self.lp.push(*near_row)
+        node.outer = self._tightened(node.outer, near_row[0][0], float(near_row[1][0]))
+
+    def _tightened(self, outer: tuple, a: np.ndarray, beta: float) -> tuple:
+        """:func:`_tightened`, needed only by the LP (an exact polytope gives exact ranges itself)."""
+        return outer if self.exact else _tightened(outer, a, beta)
 
 
 def _toward(point: np.ndarray, vertex: np.ndarray, gi: np.ndarray, g: float, z_point: float) -> np.ndarray:

@@ -313,8 +313,9 @@ class LpStack:
         x = np.array(h.getSolution().col_value[: self.dim])
         return float(h.getInfo().objective_function_value), x
 
-    def chebyshev(self) -> tuple[np.ndarray, float] | None:
-        """Centre and radius of the largest ball inside the polytope (radius capped), or None when empty."""
+    def chebyshev(self, tol: float = 0.0) -> tuple[np.ndarray, float] | None:
+        """Centre and radius of the largest ball inside the polytope (radius capped), or None when empty.
+        (``tol``: a ball wider than it would do; this LP always gives the largest.)"""
         h = self.highs
         h.changeColsBounds(1, self._radius_column, np.zeros(1), np.array([self.radius_cap]))
         cost = np.zeros(self.dim + 1)

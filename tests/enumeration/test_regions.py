@@ -36,10 +36,10 @@ def all_pre_activations(net: Network) -> Network:
 
 
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 100_000),
-    kind=st.sampled_from(["mlp", "residual", "output-relu", "fixed-input"]),
+    kind=st.sampled_from(["mlp", "residual", "output-relu", "fixed-input", "3-d", "4-d"]),
     condition=st.sampled_from([None, "y[0] > 0", "y[0] - y[1] >= 0.1", "h0[0] > 0"]),
 )
 def test_both_engines_equal_the_oracle(seed, kind, condition):
@@ -48,8 +48,10 @@ def test_both_engines_equal_the_oracle(seed, kind, condition):
         net = random_residual(rng, 2, 3, 2, 2)
     elif kind == "output-relu":
         net = random_mlp(rng, [2, 4, 3, 2], output_relu=True)
-    elif kind == "fixed-input":
+    elif kind in ("fixed-input", "3-d"):  # 3-d: the search keeps the polytope's vertices
         net = random_mlp(rng, [3, 5, 4, 2])
+    elif kind == "4-d":
+        net = random_mlp(rng, [4, 4, 3, 2])
     else:
         net = random_mlp(rng, [2, 5, 5, 2])
     box = Box(-rng.uniform(0.5, 2.0, net.input_dim), rng.uniform(0.5, 2.0, net.input_dim))

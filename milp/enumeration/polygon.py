@@ -1,0 +1,227 @@
+"""The region search's polytope in the plane, kept exactly as a polygon instead of an LP.
+
+With two free inputs, every polytope the search meets is a convex polygon, and clipping it by
+one half-plane is a handful of array operations. :class:`PolygonStack` has the interface of
+:class:`~milp.solvers.highs.LpStack` (``push``, ``truncate``, ``current_rows``, ``optimize``,
+``chebyshev``), so the search runs unchanged, and it adds what only exact vertices give:
+
+* ``ranges``: the exact minimum and maximum of many affine functions at once (over the vertices),
+  so most neurons are decided without any optimisation;
+* ``shape``: the facets (the rows that carry an edge), the counter-clockwise vertices and the
+  area of a finished region, so the region's irredundant rows come from the search itself.
+
+Each edge carries the index of the row it lies on. The interior point is the mean of the
+vertices, with the disc its smallest row slack allows. When that disc is not wider than the
+search's tolerance, the largest disc is found exactly by trying every three edges (the LP
+``max r`` in three variables has an optimal vertex where three rows are tight; above
+:data:`TRIPLE_EDGES` edges the LP is solved instead), so regions and thin pieces are decided
+exactly as with the LP.
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import lru_cache
+
+import numpy as np
+
+from milp.core.errors import InternalError
+
+__all__ = ["PolygonStack", "TRIPLE_EDGES"]
+
+TRIPLE_EDGES = 40  # beyond this many edges the Chebyshev ball is an LP (the triples grow as k^3)
+_SAME_POINT = 1e-15  # relative to the box scale: vertices closer than this are one vertex
+
+
+@lru_cache(maxsize=None)
+def _triples(k: int) -> np.ndarray:
+    return np.array(list(itertools.combinations(range(k), 3)), dtype=np.intp).reshape(-1, 3)
+
+
+class PolygonStack:
+    """The polygon ``{x in R^2 : A x <= b}`` of a depth-first search, clipped on ``push`` and restored on ``truncate``.
+
+    ``lower`` and ``upper`` (2,) are the box: the starting rectangle. Vertices ``(k, 2)`` run
+    counter-clockwise; ``labels[j]`` is the row of the edge from vertex ``j`` to vertex ``j + 1``
+    (-1 for a side of the starting rectangle that no row has covered yet).
+    """
+
+    def __init__(self, lower: np.ndarray, upper: np.ndarray):
+        self.dim = 2
+        self.lower, self.upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        (l0, l1), (u0, u1) = self.lower, self.upper
+        self.scale = max(1.0, float(np.max(np.abs(np.concatenate([self.lower, self.upper])))))
+        self.vertices = np.array([[l0, l1], [u0, l1], [u0, u1], [l0, u1]])
+        self.labels = np.full(4, -1, dtype=np.intp)
+        self.rows = 0
+        self.solves = 0
+        self._A = np.zeros((0, 2))
+        self._b = np.zeros(0)
+        self._saved: list[tuple[int, np.ndarray, np.ndarray]] = []  # (rows before a push, its polygon)
+
+    # ------------------------------------------------------------------ the stack
+    def push(self, A: np.ndarray, b: np.ndarray, norms: np.ndarray | None = None, known=None, opposite: bool = False):
+        """Add rows ``A x <= b`` (A of shape (k, 2)) and clip the polygon by each; ``norms`` is unused
+        (kept for the interface of :class:`~milp.solvers.highs.LpStack`).
+
+        For one row: with ``opposite``, returns the polygon of the other side (``A x >= b``), from the
+        same clip, for a later ``push`` of that side with ``known``; ``known`` is such a polygon, taken
+        as the result instead of clipping again.
+        """
+        A = np.atleast_2d(np.asarray(A, dtype=float))
+        b = np.asarray(b, dtype=float).reshape(-1)
+        if A.shape[0] == 0:
+            return None
+        self._saved.append((self.rows, self.vertices, self.labels))
+        other = None
+        if known is not None:
+            self.vertices, self.labels = known
+        else:
+            for k in range(A.shape[0]):
+                other = self._clip(A[k], float(b[k]), self.rows + k, opposite)
+        self._A = np.vstack([self._A[: self.rows], A])
+        self._b = np.concatenate([self._b[: self.rows], b])
+        self.rows += A.shape[0]
+        return other
+
+    def truncate(self, rows: int) -> None:
+        """Drop every row past the first ``rows`` (the polygon returns to what it was then)."""
+        while self.rows > rows:
+            if not self._saved:
+                raise InternalError("truncate must return to a row count that a push left")
+            self.rows, self.vertices, self.labels = self._saved.pop()
+        if self.rows != rows:
+            raise InternalError("truncate must return to a row count that a push left")
+
+    def current_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The polygon's rows ``(A (rows, 2), b (rows,))``, as pushed."""
+        return self._A[: self.rows].copy(), self._b[: self.rows].copy()
+
+    def _clip(self, a: np.ndarray, beta: float, label: int, opposite: bool = False):
+        """Clip by ``a . x <= beta`` (its edge labelled ``label``); with ``opposite``, return the other
+        side's ``(vertices, labels)`` (whose new edge carries the same label: the row that replaces this one)."""
+        V, labels = self.vertices, self.labels
+        k = V.shape[0]
+        empty = (np.zeros((0, 2)), np.zeros(0, dtype=np.intp))
+        if k == 0:
+            return empty
+        s = V @ a - beta
+        eps = 1e-12 * self.scale * (1.0 + float(np.abs(a).sum()))
+        out = s > eps
+        if not out.any() or out.all():
+            if out.all():
+                self.vertices, self.labels = empty
+                return (V, labels) if opposite else None
+            # an edge lying on the row's line is now that row's edge (the rectangle's sides at first)
+            on = np.abs(s) <= eps
+            lying = on & np.roll(on, -1) & (labels < 0)
+            if lying.any():
+                self.labels = np.where(lying, label, labels)
+            return empty if opposite else None
+        index = np.flatnonzero(out)
+        starts = index[~out[index - 1]]
+        if starts.size != 1:
+            raise InternalError("clipping a convex polygon met vertices outside in two runs (rounding broke convexity)")
+        p, n_out = int(starts[0]), index.size
+        q = (p + n_out - 1) % k
+        before, after = (p - 1) % k, (q + 1) % k
+        t1 = s[before] / (s[before] - s[p])
+        t2 = s[q] / (s[q] - s[after])
+        P1 = V[before] + t1 * (V[p] - V[before])
+        P2 = V[q] + t2 * (V[after] - V[q])
+        order = (after + np.arange(k - n_out)) % k
+        self.vertices, self.labels = self._tidy(
+            np.vstack([V[order], P1, P2]), np.concatenate([labels[order], [label, labels[q]]])
+        )
+        if not opposite:
+            return None
+        run = (p + np.arange(n_out)) % k
+        return self._tidy(np.vstack([V[run], P2, P1]), np.concatenate([labels[run], [label, labels[before]]]))
+
+    def _tidy(self, V: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Drop edges of (almost) zero length (each goes with its first vertex); fewer than 3 vertices is empty."""
+        following = np.concatenate([V[1:], V[:1]])
+        keep = np.abs(following - V).sum(axis=1) > _SAME_POINT * self.scale
+        if not keep.all():
+            V, labels = V[keep], labels[keep]
+        if V.shape[0] < 3:
+            return np.zeros((0, 2)), np.zeros(0, dtype=np.intp)
+        return V, labels
+
+    # ------------------------------------------------------------------ what the search asks
+    def ranges(self, G: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``(min, max)`` of ``G x + g`` over the polygon, G of shape (n, 2); (+inf, -inf) when empty."""
+        if self.vertices.shape[0] == 0:
+            n = G.shape[0]
+            return np.full(n, np.inf), np.full(n, -np.inf)
+        values = self.vertices @ G.T
+        return values.min(axis=0) + g, values.max(axis=0) + g
+
+    def optimize(self, c: np.ndarray, maximize: bool) -> tuple[float, np.ndarray] | None:
+        """Optimum of ``c . x`` over the polygon: ``(value, vertex)``, or None when it is empty."""
+        self.solves += 1
+        if self.vertices.shape[0] == 0:
+            return None
+        values = self.vertices @ c
+        j = int(np.argmax(values) if maximize else np.argmin(values))
+        return float(values[j]), self.vertices[j].copy()
+
+    def _edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unit outward normals (k, 2) and offsets (k,) of the polygon's edges: the rows they lie on, or
+        (for a rectangle side no row has covered) the line through the edge's two vertices."""
+        V, labels = self.vertices, self.labels
+        direction = np.concatenate([V[1:], V[:1]]) - V
+        normal = np.column_stack([direction[:, 1], -direction[:, 0]])
+        offset = np.sum(normal * V, axis=1)
+        own = labels >= 0
+        normal[own], offset[own] = self._A[labels[own]], self._b[labels[own]]
+        norm = np.linalg.norm(normal, axis=1)
+        return normal / norm[:, None], offset / norm
+
+    def chebyshev(self, tol: float = 0.0) -> tuple[np.ndarray, float] | None:
+        """An interior point and the radius of a disc around it inside the polygon, or None when it is empty.
+
+        The point is the mean of the vertices; when its disc is not wider than ``tol``, the largest
+        disc (the Chebyshev centre) is found instead, so that a disc wider than ``tol`` is never missed.
+        """
+        self.solves += 1
+        k = self.vertices.shape[0]
+        if k == 0:
+            return None
+        N, c = self._edges()
+        center = self.vertices.mean(axis=0)
+        radius = float(np.min(c - N @ center))
+        if radius > tol:
+            return center, radius
+        if k > TRIPLE_EDGES:
+            from milp.enumeration.geometry import chebyshev_center
+
+            center, radius = chebyshev_center(N, c)
+            return None if center is None else (center, radius)
+        T = _triples(k)
+        M = np.concatenate([N[T], np.ones((T.shape[0], 3, 1))], axis=2)  # (t, 3, 3): n . x + r = c
+        well = np.abs(np.linalg.det(M)) > 1e-12
+        if not well.any():
+            return self.vertices.mean(axis=0), 0.0
+        solved = np.linalg.solve(M[well], c[T[well]][..., None])[..., 0]  # (t, 3): x, y, r
+        slack = c[None, :] - solved[:, :2] @ N.T - solved[:, 2:3]  # >= 0 where feasible
+        feasible = np.all(slack >= -1e-12 * self.scale, axis=1) & (solved[:, 2] >= 0)
+        if not feasible.any():
+            return self.vertices.mean(axis=0), 0.0
+        best = solved[feasible][int(np.argmax(solved[feasible, 2]))]
+        center = best[:2]
+        return center, float(min(best[2], np.min(c - N @ center)))
+
+    def shape(self, tol: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(facets, vertices, area)``: the sorted rows that carry an edge longer than ``tol``, the
+        counter-clockwise vertices (an edge not longer than ``tol`` merges its two ends), and the area."""
+        V, labels = self.vertices, self.labels
+        length = np.linalg.norm(np.concatenate([V[1:], V[:1]]) - V, axis=1)
+        keep = length > tol
+        if keep.sum() >= 3:
+            V, labels = V[keep], labels[keep]
+        if np.any(labels < 0):
+            raise InternalError("a polygon edge lies on no row (the box's rows were not pushed first)")
+        x, y = V[:, 0], V[:, 1]
+        area = 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+        return np.unique(labels), V.copy(), area

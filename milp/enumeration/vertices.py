@@ -1,0 +1,207 @@
+"""The region search's polytope in a few dimensions, kept exactly as its vertices instead of an LP.
+
+Every polytope the search meets is the box cut by the rows pushed on the way down. In a few
+dimensions it has few vertices, and cutting it by one half-space is array work: vertices
+outside go, and each edge from a vertex inside to one outside gives a new vertex where it
+crosses the plane (the double description method). :class:`VertexStack` has the interface of
+:class:`~milp.solvers.highs.LpStack` (``push``, ``truncate``, ``current_rows``, ``optimize``,
+``chebyshev``), so the search runs unchanged, and it adds what only exact vertices give:
+
+* ``ranges``: the exact minimum and maximum of many affine functions at once, so neurons are
+  decided without any LP;
+* ``facets``: the rows that carry a facet (their tight vertices span ``d - 1`` dimensions), so the
+  region's irredundant rows come from the search itself.
+
+Each vertex keeps the set of rows it is tight on (the incidence). Which pairs of vertices are
+joined by an edge is decided combinatorially: ``u`` and ``w`` are adjacent when no other vertex is
+tight on every row both are tight on (the face those rows define is then the segment ``uw``). A
+vertex on the cutting plane (within rounding) stays and becomes tight on the new row, so
+incidence never depends on a second rounding test.
+
+The interior point is the mean of the vertices; its ball (the smallest row slack) certifies a
+full-dimensional region. Only when that ball is not wider than the search's tolerance is the
+Chebyshev ball solved as an LP, so regions and thin pieces are decided exactly as with the LP.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from milp.core.errors import InternalError
+
+__all__ = ["VertexStack", "VERTEX_DIMENSIONS"]
+
+VERTEX_DIMENSIONS = 5  # up to this many free inputs the search keeps vertices (ACAS Xu has 5); above, an LP (vertices multiply with the dimension)
+
+
+class VertexStack:
+    """The polytope ``{x : A x <= b}`` of a depth-first search as vertices, cut on ``push`` and restored on ``truncate``.
+
+    ``lower`` and ``upper`` (d,) are the box (every input free): the starting polytope, whose
+    ``2^d`` corners are tight on the box's ``2 d`` faces. Those faces must be the first rows
+    pushed, ``x <= upper`` then ``-x <= -lower`` (as the search does); corners are tight on them
+    from the start.
+    """
+
+    def __init__(self, lower: np.ndarray, upper: np.ndarray):
+        lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        d = lower.size
+        self.dim = d
+        self.lower, self.upper = lower, upper
+        self.scale = max(1.0, float(np.max(np.abs(np.concatenate([lower, upper])))))
+        corners = np.array(list(itertools.product((0, 1), repeat=d)), dtype=bool)  # True: at upper
+        self.vertices = np.where(corners, upper, lower)
+        # tight[v, r]: vertex v lies on row r (rows 0..d-1: x <= upper, rows d..2d-1: -x <= -lower)
+        self.tight = np.hstack([corners, ~corners]).astype(np.float32)  # 0/1, so that counts are products
+        self._box_rows = 2 * d
+        self.rows = 0
+        self.solves = 0
+        self._A = np.zeros((0, d))
+        self._b = np.zeros(0)
+        self._saved: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+    # ------------------------------------------------------------------ the stack
+    def push(self, A: np.ndarray, b: np.ndarray, norms: np.ndarray | None = None, known=None, opposite: bool = False):
+        """Add rows ``A x <= b`` (A of shape (k, d)) and cut the polytope by each; ``norms`` is unused
+        (kept for the interface of :class:`~milp.solvers.highs.LpStack`).
+
+        For one row: with ``opposite``, returns the polytope of the other side (``A x >= b``), from the
+        same cut, for a later ``push`` of that side with ``known``; ``known`` is such a polytope, taken
+        as the result instead of cutting again.
+        """
+        A = np.atleast_2d(np.asarray(A, dtype=float))
+        b = np.asarray(b, dtype=float).reshape(-1)
+        k = A.shape[0]
+        if k == 0:
+            return None
+        self._saved.append((self.rows, self.vertices, self.tight))
+        self._A = np.vstack([self._A[: self.rows], A])
+        self._b = np.concatenate([self._b[: self.rows], b])
+        other = None
+        if known is not None:
+            self.vertices, self.tight = known
+        else:
+            for j in range(k):
+                if self.rows + j >= self._box_rows:  # the corners are built tight on the box's faces
+                    other = self._cut(A[j], float(b[j]), opposite)
+        self.rows += k
+        return other
+
+    def truncate(self, rows: int) -> None:
+        """Drop every row past the first ``rows`` (the polytope returns to what it was then)."""
+        while self.rows > rows:
+            if not self._saved:
+                raise InternalError("truncate must return to a row count that a push left")
+            self.rows, self.vertices, self.tight = self._saved.pop()
+        if self.rows != rows:
+            raise InternalError("truncate must return to a row count that a push left")
+
+    def current_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The polytope's rows ``(A (rows, d), b (rows,))``, as pushed."""
+        return self._A[: self.rows].copy(), self._b[: self.rows].copy()
+
+    def _cut(self, a: np.ndarray, beta: float, opposite: bool = False):
+        """Cut by ``a . x <= beta``; with ``opposite``, return the other side's ``(vertices, tight)``."""
+        V, T = self.vertices, self.tight
+        s = V @ a - beta
+        eps = 1e-12 * self.scale * (1.0 + float(np.abs(a).sum()))
+        out, inside = s > eps, s < -eps
+        on = ~(out | inside)
+        ins, outs = np.flatnonzero(inside), np.flatnonzero(out)
+        new_V, new_T = np.zeros((0, self.dim)), np.zeros((0, T.shape[1] + 1), dtype=np.float32)
+        if ins.size and outs.size:
+            # candidate edges: an inside and an outside vertex tight together on at least d - 1 rows
+            pi, po = np.nonzero(T[ins] @ T[outs].T >= self.dim - 1.5)
+            if pi.size:
+                u, w = ins[pi], outs[po]
+                common = T[u] * T[w]  # (candidates, rows)
+                # an edge: no third vertex is tight on all of the common rows
+                containing = (T @ common.T) >= common.sum(axis=1) - 0.5
+                edge = np.count_nonzero(containing, axis=0) == 2
+                u, w = u[edge], w[edge]
+                t = (s[u] / (s[u] - s[w]))[:, None]
+                new_V = V[u] + t * (V[w] - V[u])
+                new_T = np.hstack([common[edge], np.ones((u.size, 1), dtype=np.float32)])
+        on_column = on.astype(np.float32)[:, None]  # vertices on the plane are tight on the new row
+        tagged = np.hstack([T, on_column])
+
+        def side(keep):
+            if keep.all() and not new_V.shape[0]:
+                return V, tagged
+            return np.vstack([V[keep], new_V]), np.vstack([tagged[keep], new_T])
+
+        self.vertices, self.tight = side(~out)
+        return side(~inside) if opposite else None
+
+    # ------------------------------------------------------------------ what the search asks
+    def ranges(self, G: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``(min, max)`` of ``G x + g`` over the polytope, G of shape (n, d); (+inf, -inf) when empty."""
+        if self.vertices.shape[0] == 0:
+            n = G.shape[0]
+            return np.full(n, np.inf), np.full(n, -np.inf)
+        values = self.vertices @ G.T
+        return values.min(axis=0) + g, values.max(axis=0) + g
+
+    def optimize(self, c: np.ndarray, maximize: bool) -> tuple[float, np.ndarray] | None:
+        """Optimum of ``c . x`` over the polytope: ``(value, vertex)``, or None when it is empty."""
+        self.solves += 1
+        if self.vertices.shape[0] == 0:
+            return None
+        values = self.vertices @ c
+        j = int(np.argmax(values) if maximize else np.argmin(values))
+        return float(values[j]), self.vertices[j].copy()
+
+    def chebyshev(self, tol: float = 0.0) -> tuple[np.ndarray, float] | None:
+        """An interior point and the radius of a ball around it inside the polytope, or None when it is empty.
+
+        The point is the mean of the vertices; when its ball is not wider than ``tol``, the Chebyshev
+        ball is solved as an LP instead (the polytope may still hold a wider ball elsewhere).
+        """
+        self.solves += 1
+        if self.vertices.shape[0] == 0:
+            return None
+        A, b = self._A[: self.rows], self._b[: self.rows]
+        norms = np.linalg.norm(A, axis=1)
+        center = self.vertices.mean(axis=0)
+        radius = float(np.min((b - A @ center) / norms))
+        if radius > tol:
+            return center, radius
+        from milp.enumeration.geometry import chebyshev_center
+
+        center, radius = chebyshev_center(A, b)
+        return None if center is None else (center, radius)
+
+    def facets(self, tol: float) -> np.ndarray:
+        """Sorted indices of the rows that carry a facet: the vertices tight on the row span ``d - 1``
+        dimensions (the spread of those vertices, as a standard deviation, above ``tol`` in ``d - 1``
+        directions)."""
+        V, T = self.vertices, self.tight[:, : self.rows]
+        d = self.dim
+        counts = T.sum(axis=0)
+        candidates = np.flatnonzero(counts >= d - 0.5)
+        if candidates.size == 0:
+            return candidates
+        on = T[:, candidates].T.astype(np.float64)  # (candidates, vertices)
+        weight = on / counts[candidates, None]
+        mean = weight @ V  # (candidates, d)
+        # second moments of each row's tight vertices about their mean: (candidates, d, d)
+        D = V[None, :, :] - mean[:, None, :]
+        scatter = np.einsum("cv,cvi,cvj->cij", weight, D, D)
+        spread = np.linalg.eigvalsh(scatter)[:, 1]  # ascending: the (d-1)-th largest
+        return candidates[spread > tol * tol]
+
+    def shape(self, tol: float) -> tuple[np.ndarray, np.ndarray | None, float | None]:
+        """``(facets, vertices, volume)``: :meth:`facets`, and for three inputs the vertices and the volume
+        (by their convex hull); above three, None for both (as a region reports them)."""
+        facets = self.facets(tol)
+        if self.dim != 3:
+            return facets, None, None
+        from scipy.spatial import ConvexHull, QhullError
+
+        try:
+            hull = ConvexHull(self.vertices)
+        except QhullError:
+            return facets, None, None
+        return facets, hull.points[hull.vertices].copy(), float(hull.volume)
