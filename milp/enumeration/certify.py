@@ -9,8 +9,10 @@ checks:
    non-empty: **certified interior**. A piece thinner than the LP's feasibility tolerance is
    then looked at through a zoom: the same LP in ``u`` with ``x = centre + s u`` (``s`` = 1e-6,
    1e-9, 1e-12 times the centre's size), each new centre checked the same way.
-2. Otherwise square systems ``M = [A_S w_S]`` of ``f + 1`` rows (``f`` free inputs) among the rows
-   nearest the centre (candidate bases of the LP) are solved exactly, ``M z = b_S`` for
+2. Otherwise square systems ``M = [A_S w_S]`` of ``f + 1`` rows (``f`` free inputs) are solved
+   exactly: first the optimal basis of the same LP with the radius free to go negative (always
+   feasible; its optimum is negative when the set is empty), then bases among the rows nearest its
+   centre, ``M z = b_S`` for
    ``z = (x_S, r_S)``. If ``r_S > 0`` and every row has a positive exact slack at ``x_S``:
    **certified interior**.
 3. And ``M^T y = (0, ..., 0, 1)``. When ``y >= 0``, then for any ``x`` strictly inside,
@@ -34,6 +36,7 @@ from itertools import combinations
 import numpy as np
 
 from milp.enumeration.geometry import chebyshev_center
+from milp.solvers.highs import PolytopeLp
 
 __all__ = ["Certificate", "certify_interior"]
 
@@ -139,10 +142,25 @@ def certify_interior(A, b, free_mask, fixed_point) -> Certificate:
         found = finish(_exact(center))
         if found is not None:
             return found
-    # Exact vertices of the Chebyshev LP: square systems of f + 1 rows among those nearest the centre.
+    # Exact vertices of the Chebyshev LP: square systems of f + 1 rows. The LP with the radius free to
+    # go negative is always feasible; its optimal basis (the rows with a positive dual) goes first,
+    # then those among the rows nearest its centre.
+    signed = PolytopeLp(np.hstack([F, norms[:, None]]), b_free, np.full(f + 1, -np.inf),
+                        np.append(np.full(f, np.inf), 1.0 + float(np.max(np.abs(b_free / norms)))))
+    objective = np.zeros(f + 1)
+    objective[f] = 1.0
+    solved = signed.maximize(objective)
+    first: list[tuple[int, ...]] = []
+    if solved is not None and solved[1] is not None:
+        center = solved[1][:f]
     distance = (b_free - F @ center) / norms
+    if solved is not None and solved[1] is not None:
+        support = [int(i) for i in np.flatnonzero(signed.row_duals() > 1e-12)]
+        if 0 < len(support) <= f + 1:  # completed by the other rows that bind (nearest the centre)
+            rest = [int(i) for i in np.argsort(distance, kind="stable") if i not in support]
+            first.append(tuple(sorted(support + rest[: f + 1 - len(support)])))
     near = [int(i) for i in np.argsort(distance, kind="stable")[: f + 1 + SPARE_ROWS]]
-    for tried, basis in enumerate(combinations(near, f + 1)):
+    for tried, basis in enumerate(first + list(combinations(near, f + 1))):
         if tried >= MAX_BASES:
             break
         M = [exact_A[i] + [Fraction(float(norms[i]))] for i in basis]

@@ -400,8 +400,6 @@ def _assemble(network: Network, box: Box, bits: np.ndarray, A, b, center, radius
         facets, vertices, area = shape
         norms = np.linalg.norm(A[facets], axis=1)
         region_A, region_b = A[facets] / norms[:, None], b[facets] / norms
-        once = _drop_parallel(region_A, region_b)  # a row pushed twice (a condition on a neuron) is one facet
-        region_A, region_b = region_A[once], region_b[once]
         center = np.array(center, dtype=np.float64).reshape(-1)
         # the radius is re-measured at the centre (the facets hold the ball): never more than the caller's claim
         radius = min(float(radius), float(np.min(region_b - region_A @ center, initial=math.inf)))

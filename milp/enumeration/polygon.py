@@ -114,7 +114,7 @@ class PolygonStack:
                 return (V, labels) if opposite else None
             # an edge lying on the row's line is now that row's edge (the rectangle's sides at first)
             on = np.abs(s) <= eps
-            lying = on & np.roll(on, -1) & (labels < 0)
+            lying = on & np.concatenate([on[1:], on[:1]]) & (labels < 0)
             if lying.any():
                 self.labels = np.where(lying, label, labels)
             return empty if opposite else None
@@ -216,12 +216,12 @@ class PolygonStack:
         """``(facets, vertices, area)``: the sorted rows that carry an edge longer than ``tol``, the
         counter-clockwise vertices (an edge not longer than ``tol`` merges its two ends), and the area."""
         V, labels = self.vertices, self.labels
-        length = np.linalg.norm(np.concatenate([V[1:], V[:1]]) - V, axis=1)
-        keep = length > tol
-        if keep.sum() >= 3:
+        step = np.concatenate([V[1:], V[:1]]) - V
+        keep = np.hypot(step[:, 0], step[:, 1]) > tol
+        if keep.sum() >= 3 and not keep.all():
             V, labels = V[keep], labels[keep]
         if np.any(labels < 0):
             raise InternalError("a polygon edge lies on no row (the box's rows were not pushed first)")
-        x, y = V[:, 0], V[:, 1]
-        area = 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
-        return np.unique(labels), V.copy(), area
+        following = np.concatenate([V[1:], V[:1]])
+        area = 0.5 * float(np.sum(V[:, 0] * following[:, 1] - following[:, 0] * V[:, 1]))
+        return np.sort(labels), V.copy(), area  # a row carries at most one edge of a convex polygon

@@ -371,15 +371,16 @@ class _Search:
         if rows.size:
             Gr, gr = G[rows], g[rows]
             margin = self.tol * norms[rows]
-            zp = Gr @ node.point + gr
-            if self.exact:
+            if self.exact:  # exact ranges: the interior point is on the same side
                 low, high = self.lp.ranges(Gr, gr)
+                up, down = low >= margin, high <= -margin
             else:
                 lower, upper = node.outer
                 low = np.minimum(Gr * lower, Gr * upper).sum(axis=1) + gr
                 high = np.maximum(Gr * lower, Gr * upper).sum(axis=1) + gr
-            up = (low >= margin) & (zp > margin)
-            down = (high <= -margin) & (zp < -margin)  # no LP: the far side is empty beyond the margin
+                zp = Gr @ node.point + gr
+                up = (low >= margin) & (zp > margin)
+                down = (high <= -margin) & (zp < -margin)  # no LP: the far side is empty beyond the margin
             phase[rows - start] = up.view(np.int8) - down.view(np.int8)
             settled = up | down
             boxed = rows.size

@@ -9,8 +9,8 @@ crosses the plane (the double description method). :class:`VertexStack` has the 
 
 * ``ranges``: the exact minimum and maximum of many affine functions at once, so neurons are
   decided without any LP;
-* ``facets``: the rows that carry a facet (their tight vertices span ``d - 1`` dimensions), so the
-  region's irredundant rows come from the search itself.
+* ``facets``: the rows that carry a facet (decided from which vertices are tight on which rows), so
+  the region's irredundant rows come from the search itself.
 
 Each vertex keeps the set of rows it is tight on (the incidence). Which pairs of vertices are
 joined by an edge is decided combinatorially: ``u`` and ``w`` are adjacent when no other vertex is
@@ -173,29 +173,32 @@ class VertexStack:
         center, radius = chebyshev_center(A, b)
         return None if center is None else (center, radius)
 
-    def facets(self, tol: float) -> np.ndarray:
-        """Sorted indices of the rows that carry a facet: the vertices tight on the row span ``d - 1``
-        dimensions (the spread of those vertices, as a standard deviation, above ``tol`` in ``d - 1``
-        directions)."""
-        V, T = self.vertices, self.tight[:, : self.rows]
-        d = self.dim
-        counts = T.sum(axis=0)
-        candidates = np.flatnonzero(counts >= d - 0.5)
-        if candidates.size == 0:
-            return candidates
-        on = T[:, candidates].T.astype(np.float64)  # (candidates, vertices)
-        weight = on / counts[candidates, None]
-        mean = weight @ V  # (candidates, d)
-        # second moments of each row's tight vertices about their mean: (candidates, d, d)
-        D = V[None, :, :] - mean[:, None, :]
-        scatter = np.einsum("cv,cvi,cvj->cij", weight, D, D)
-        spread = np.linalg.eigvalsh(scatter)[:, 1]  # ascending: the (d-1)-th largest
-        return candidates[spread > tol * tol]
+    def facets(self) -> np.ndarray:
+        """Sorted indices of the rows that carry a facet, decided from the incidence alone.
 
-    def shape(self, tol: float) -> tuple[np.ndarray, np.ndarray | None, float | None]:
+        A row's tight vertices form a face; it is a facet when it has at least ``d`` vertices and no
+        other row's face strictly contains it (a facet is a maximal proper face, and a smaller face
+        lies in a facet with more vertices). A row whose face equals an earlier row's is the same
+        facet and is left out.
+        """
+        T = self.tight[:, : self.rows]
+        counts = T.sum(axis=0)
+        rows = np.flatnonzero(counts >= self.dim - 0.5)
+        if rows.size == 0:
+            return rows
+        Tr, c = T[:, rows], counts[rows]
+        shared = Tr.T @ Tr  # (rows, rows): vertices tight on both
+        inside = shared >= c[:, None] - 0.5  # row i's face lies in row j's
+        larger = c[None, :] > c[:, None] + 0.5
+        earlier = np.tri(rows.size, k=-1, dtype=bool)  # j < i
+        covered = (inside & (larger | (earlier & (c[None, :] < c[:, None] + 0.5)))).any(axis=1)
+        return rows[~covered]
+
+    def shape(self, tol: float = 0.0) -> tuple[np.ndarray, np.ndarray | None, float | None]:
         """``(facets, vertices, volume)``: :meth:`facets`, and for three inputs the vertices and the volume
-        (by their convex hull); above three, None for both (as a region reports them)."""
-        facets = self.facets(tol)
+        (by their convex hull); above three, None for both (as a region reports them). ``tol`` is unused
+        (facets are decided from the incidence)."""
+        facets = self.facets()
         if self.dim != 3:
             return facets, None, None
         from scipy.spatial import ConvexHull, QhullError

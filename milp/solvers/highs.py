@@ -352,6 +352,10 @@ class PolytopeLp:
     def set_column_bounds(self, column: int, lower: float, upper: float) -> None:
         self.highs.changeColBounds(int(column), float(lower), float(upper))
 
+    def row_duals(self) -> np.ndarray:
+        """The rows' duals at the last optimum (k,): positive on the rows that bind a maximum."""
+        return np.array(self.highs.getSolution().row_dual)
+
     def maximize(self, c: np.ndarray) -> tuple[float, np.ndarray | None] | None:
         """``(optimum, x)``; ``(inf, None)`` when unbounded; None when infeasible.
         Any other outcome is an :class:`~milp.core.errors.InternalError` (a small LP has no limit to reach)."""

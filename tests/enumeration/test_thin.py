@@ -117,6 +117,25 @@ def test_certificates():
     assert found.interior and found.point[1] == 0.5 and found.point[0] > -1.0
 
 
+def test_an_empty_set_behind_nearer_rows_is_certified_empty():
+    """x0 >= 1.1 and x0 <= 1.0 cross inside a 5-D box, while a dozen rows (x_k >= 1.5 to 1.8, slightly
+    tilted, met together near a corner) lie nearer the origin: the Farkas certificate is not among the
+    rows nearest the origin, so it must come from the LP's own basis (such a piece was once left
+    undecided on the whole ACAS Xu box)."""
+    rng = np.random.default_rng(0)
+    d = 5
+    eye = np.eye(d)
+    decoys = np.vstack([-eye[1 + i % 4] + 0.01 * rng.standard_normal(d) for i in range(12)])
+    A = np.vstack([eye, -eye, decoys, [-eye[0]], [eye[0]]])
+    b = np.concatenate([np.full(2 * d, 2.0), -rng.uniform(1.5, 1.8, 12), [-1.1], [1.0]])
+    found = certify_interior(A, b, np.ones(d, dtype=bool), np.zeros(d))
+    assert found.verdict == "empty" and not found.flat
+    # the two rows the other way round hold a slab: certified interior, checked here again
+    b[-2:] = [-1.0, 1.1]
+    found = certify_interior(A, b, np.ones(d, dtype=bool), np.zeros(d))
+    assert found.interior and np.all(A @ found.point < b)
+
+
 @pytest.mark.slow
 def test_acasxu_thin_pieces_are_listed_and_the_count_is_nnenums():
     """ACAS Xu 1_1, property-3 box shrunk 2x around its centre: nnenum (a separate enumerator, run beside
