@@ -7,13 +7,30 @@ naive per-layer "un-ReLU" would visit: sum over layers of (regions of the layers
 2^width.
 
     python benchmarks/regions.py [--only NAME] [--time-limit S] [--skip-nogood]
+
+With ``--compare``, the side-by-side table instead: five random 2-16-16-16-1 nets over
+``[-1,1]^2`` and ACAS Xu 1_1 over the property-3 box shrunk 2x (and whole, with
+``--full-acas``), each engine timed in one process, best of ``--repeat`` runs, beside the peers:
+
+    python benchmarks/regions.py --compare [--nnenum PYTHON:NNENUM_SRC] [--relucent PYTHON] [--full-acas]
+
+nnenum is not on PyPI: clone its public repository and give a Python that has its requirements
+and the path of its ``src``. relucent is on PyPI (``pip install -e .[bench]``); ``--relucent``
+names the Python it is installed in. A peer not given, or not importable, is skipped with a
+message. The drivers are ``benchmarks/peers/*.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -87,13 +104,114 @@ def run(network, box, where, method, time_limit):
     return search, np.array(stamps), patterns
 
 
+PEERS = Path(__file__).resolve().parent / "peers"
+
+
+def compare_rungs(args):
+    """The side-by-side table's rungs: (name, network, box, onnx path or None)."""
+    for seed in range(5):
+        yield f"2-16-16-16-1 [-1,1]^2 seed {seed}", random_mlp([2, 16, 16, 16, 1], seed), parse_box("-1:1", 2), None
+    folder, problem = data.find("acasxu", needs=(data.ACAS_NETWORK,))
+    if problem is not None:
+        print(data.skip_message(problem, "ACAS Xu rungs skipped"), file=sys.stderr)
+        return
+    from importers import load_onnx
+
+    path = folder / data.ACAS_NETWORK
+    net = load_onnx(path)
+    lower, upper = PROPERTY_3
+    centre, half = (lower + upper) / 2, (upper - lower) / 2
+    yield "ACAS Xu 1_1, property-3 box shrunk 2x", net, Box(centre - half / 2, centre + half / 2), path
+    if args.full_acas:
+        yield "ACAS Xu 1_1, whole property-3 box", net, Box(lower, upper), path
+
+
+def time_milp(net, box, repeat: int, time_limit: float):
+    """Best of ``repeat`` runs of the default engine, streaming (the list is never held)."""
+    best = None
+    for _ in range(repeat):
+        search = regions(net, box, time_limit=time_limit)
+        count = sum(1 for _ in search)
+        if best is None or search.seconds < best[1]:
+            best = (count, search.seconds, search.stats, search.complete)
+    return best
+
+
+def run_peer(command: list[str], env: dict, repeat: int) -> dict | None:
+    """Best of ``repeat`` runs of a peer driver (one JSON line on stdout); None with a message when it fails."""
+    best = None
+    for _ in range(repeat):
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if done.returncode != 0 or not lines:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"  skipped: {Path(command[1]).name} failed ({last})", file=sys.stderr)
+            return None
+        found = json.loads(lines[-1])
+        if best is None or found["seconds"] < best["seconds"]:
+            best = found
+    return best
+
+
+def compare(args) -> int:
+    threads = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    nnenum = relucent = None
+    if args.nnenum:
+        python, _, src = args.nnenum.partition(":")
+        nnenum = (python, {**os.environ, **threads, "PYTHONPATH": src})
+    else:
+        print("nnenum skipped: give --nnenum PYTHON:NNENUM_SRC (it is not on PyPI)", file=sys.stderr)
+    if args.relucent:
+        relucent = (args.relucent, {**os.environ, **threads})
+    else:
+        print("relucent skipped: give --relucent PYTHON (pip install -e .[bench])", file=sys.stderr)
+    print("| net | regions | milp s | ms/region | LPs/region | nnenum s | milp / nnenum | relucent s | relucent / milp |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, net, box, path in compare_rungs(args):
+            if args.only and args.only not in name:
+                continue
+            if path is None:
+                from importers import save_onnx
+
+                path = Path(scratch) / "net.onnx"
+                save_onnx(net, path)
+            count, seconds, stats, complete = time_milp(net, box, args.repeat, args.time_limit)
+            bounds = [",".join(repr(float(v)) for v in box.lower), ",".join(repr(float(v)) for v in box.upper)]
+            cells = [name, f"{count:,}" + ("" if complete else " (incomplete)"), f"{seconds:.3f}",
+                     f"{1e3 * seconds / max(count, 1):.3f}", f"{stats.lps / max(count, 1):.2f}"]
+            peer = run_peer([nnenum[0], str(PEERS / "nnenum_regions.py"), str(path), *bounds], nnenum[1], args.repeat) if nnenum else None
+            cells += [f"{peer['seconds']:.3f} ({peer['regions']:,})", f"{seconds / peer['seconds']:.2f}"] if peer else ["-", "-"]
+            # relucent takes ~50 ms per region: past 2,000 regions its rate comes from its first 200
+            sample = count > 2000
+            extra = ["--max-polys", "200"] if sample else []
+            peer = run_peer([relucent[0], str(PEERS / "relucent_regions.py"), str(path), *bounds, *extra], relucent[1], 1) if relucent else None  # ~50x slower: run once
+            if peer and sample:
+                estimate = peer["seconds"] / max(peer["regions"], 1) * count
+                cells += [f"~{estimate:.0f} (rate of {peer['regions']})", f"~{estimate / seconds:.0f}"]
+            elif peer:
+                cells += [f"{peer['seconds']:.2f} ({peer['regions']:,})", f"{peer['seconds'] / seconds:.1f}"]
+            else:
+                cells += ["-", "-"]
+            print("| " + " | ".join(cells) + " |", flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of this process (milp's runs): {peak:.0f} MiB")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default=None, help="run only rungs whose name contains this text")
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds per engine per rung (default 600)")
     parser.add_argument("--skip-nogood", action="store_true", help="run only the default engine")
     parser.add_argument("--full-acas", action="store_true", help="also enumerate ACAS Xu 1_1 over the whole property-3 box")
+    parser.add_argument("--compare", action="store_true", help="the side-by-side table with nnenum and relucent")
+    parser.add_argument("--nnenum", default=None, help="PYTHON:NNENUM_SRC, a Python with nnenum's requirements and its src folder")
+    parser.add_argument("--relucent", default=None, help="a Python with relucent installed")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per engine and rung in --compare; the best is shown (default 3)")
     args = parser.parse_args(argv)
+    if args.compare:
+        return compare(args)
     for name, net, box, where in ladder(args):
         if args.only and args.only not in name:
             continue
