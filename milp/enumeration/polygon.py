@@ -55,8 +55,8 @@ class PolygonStack:
         self.labels = np.full(4, -1, dtype=np.intp)
         self.rows = 0
         self.solves = 0
-        self._A = np.zeros((0, 2))
-        self._b = np.zeros(0)
+        self._A = np.zeros((64, 2))  # rows as pushed, with room to grow (doubled when full)
+        self._b = np.zeros(64)
         self._saved: list[tuple[int, np.ndarray, np.ndarray]] = []  # (rows before a push, its polygon)
 
     # ------------------------------------------------------------------ the stack
@@ -68,20 +68,25 @@ class PolygonStack:
         same clip, for a later ``push`` of that side with ``known``; ``known`` is such a polygon, taken
         as the result instead of clipping again.
         """
-        A = np.atleast_2d(np.asarray(A, dtype=float))
+        A = np.asarray(A, dtype=float).reshape(-1, 2)
         b = np.asarray(b, dtype=float).reshape(-1)
         if A.shape[0] == 0:
             return None
         self._saved.append((self.rows, self.vertices, self.labels))
+        end = self.rows + A.shape[0]
+        if end > self._b.size:
+            grown = max(2 * self._b.size, end)
+            self._A = np.vstack([self._A[: self.rows], np.zeros((grown - self.rows, 2))])
+            self._b = np.concatenate([self._b[: self.rows], np.zeros(grown - self.rows)])
+        self._A[self.rows : end] = A
+        self._b[self.rows : end] = b
         other = None
         if known is not None:
             self.vertices, self.labels = known
         else:
             for k in range(A.shape[0]):
                 other = self._clip(A[k], float(b[k]), self.rows + k, opposite)
-        self._A = np.vstack([self._A[: self.rows], A])
-        self._b = np.concatenate([self._b[: self.rows], b])
-        self.rows += A.shape[0]
+        self.rows = end
         return other
 
     def truncate(self, rows: int) -> None:

@@ -267,7 +267,7 @@ class _Search:
             layer = node.layer
             if node.z_map is None:
                 node.z_map = self._z_map(layer, node.maps)
-            G, g, norms, _ = node.z_map
+            G, g, norms = node.z_map[:3]
             phases = node.phases
             while node.position < widths[layer]:
                 if self._settle(node) < 0:
@@ -344,16 +344,16 @@ class _Search:
         return RawRegion(np.concatenate(node.patterns) if node.patterns else np.zeros(0, dtype=bool), A, b, found[0], found[1], affine=affine, shape=shape)
 
     def _z_map(self, layer: int, maps: list) -> tuple:
-        """``(G, g, norms, fixed)`` of a layer's pre-activations ``z = G x + g`` at a node: ``norms`` over
-        the free inputs, ``fixed`` +1 / -1 where the phase does not depend on the node's polytope
-        (stable over the box, inactive first; or constant on it), else 0."""
+        """``(G, g, norms, fixed, margins)`` of a layer's pre-activations ``z = G x + g`` at a node: ``norms``
+        over the free inputs, ``fixed`` +1 / -1 where the phase does not depend on the node's polytope
+        (stable over the box, inactive first; or constant on it), else 0, and ``margins = tol * norms``."""
         G, g = compose_in_x(self.network.relu_layers[layer], maps)
         norms = np.linalg.norm(G * self.free, axis=1)
         fixed = self.stable_phase[layer].copy()
         constant = (fixed == 0) & (norms == 0.0)
         if constant.any():  # z is constant on the polytope: its phase is decided exactly
             fixed[constant] = np.where(is_active(G[constant] @ self.fixed_point + g[constant]), 1, -1)
-        return G, g, norms, fixed
+        return G, g, norms, fixed, self.tol * norms
 
     def _settle(self, node: Node) -> int:
         """Decide, in one pass over the rest of the node's layer, every neuron that needs no optimisation:
@@ -363,14 +363,14 @@ class _Search:
 
         Returns the new ``node.position``, or -1 when a decided phase contradicts a fixed one.
         """
-        G, g, norms, fixed = node.z_map
+        G, g, norms, fixed, margins = node.z_map
         layer, start = node.layer, node.position
         phase = fixed[start:].copy()
         rows = start + np.flatnonzero(phase == 0)
         stop = phase.size
         if rows.size:
             Gr, gr = G[rows], g[rows]
-            margin = self.tol * norms[rows]
+            margin = margins[rows]
             if self.exact:  # exact ranges: the interior point is on the same side
                 low, high = self.lp.ranges(Gr, gr)
                 up, down = low >= margin, high <= -margin
@@ -539,8 +539,9 @@ class _Search:
         A neuron whose phase the caller fixed (a subproblem) takes only that side.
         """
         # Row "near * z >= 0" is  -near*G x <= near*g ; the far side's is  near*G x <= -near*g.
-        far_row = (np.atleast_2d(near * gi), np.array([-near * g]), np.array([norm]))
-        near_row = (np.atleast_2d(-near * gi), np.array([near * g]), np.array([norm]))
+        norms = np.array([norm])
+        far_row = ((near * gi).reshape(1, -1), np.array([-near * g]), norms)
+        near_row = ((-near * gi).reshape(1, -1), np.array([near * g]), norms)
         forced = self.forced.get((node.layer, i))
         if forced is not None:
             row = near_row if forced == near else far_row
