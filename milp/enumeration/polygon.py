@@ -26,6 +26,7 @@ from functools import lru_cache
 import numpy as np
 
 from milp.core.errors import InternalError
+from milp.enumeration.exact import ExactStack
 
 __all__ = ["PolygonStack", "TRIPLE_EDGES"]
 
@@ -38,74 +39,26 @@ def _triples(k: int) -> np.ndarray:
     return np.array(list(itertools.combinations(range(k), 3)), dtype=np.intp).reshape(-1, 3)
 
 
-class PolygonStack:
+class PolygonStack(ExactStack):
     """The polygon ``{x in R^2 : A x <= b}`` of a depth-first search, clipped on ``push`` and restored on ``truncate``.
 
     ``lower`` and ``upper`` (2,) are the box: the starting rectangle. Vertices ``(k, 2)`` run
-    counter-clockwise; ``labels[j]`` is the row of the edge from vertex ``j`` to vertex ``j + 1``
-    (-1 for a side of the starting rectangle that no row has covered yet).
+    counter-clockwise; ``labels[j]`` (the stack's ``marks``) is the row of the edge from vertex ``j``
+    to vertex ``j + 1`` (-1 for a side of the starting rectangle that no row has covered yet).
     """
 
     def __init__(self, lower: np.ndarray, upper: np.ndarray):
-        self.dim = 2
-        self.lower, self.upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
-        (l0, l1), (u0, u1) = self.lower, self.upper
-        self.scale = max(1.0, float(np.max(np.abs(np.concatenate([self.lower, self.upper])))))
-        self.vertices = np.array([[l0, l1], [u0, l1], [u0, u1], [l0, u1]])
-        self.labels = np.full(4, -1, dtype=np.intp)
-        self.rows = 0
-        self.solves = 0
-        self._A = np.zeros((64, 2))  # rows as pushed, with room to grow (doubled when full)
-        self._b = np.zeros(64)
-        self._saved: list[tuple[int, np.ndarray, np.ndarray]] = []  # (rows before a push, its polygon)
+        (l0, l1), (u0, u1) = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        super().__init__(lower, upper, np.array([[l0, l1], [u0, l1], [u0, u1], [l0, u1]]), np.full(4, -1, dtype=np.intp))
 
-    # ------------------------------------------------------------------ the stack
-    def push(self, A: np.ndarray, b: np.ndarray, norms: np.ndarray | None = None, known=None, opposite: bool = False):
-        """Add rows ``A x <= b`` (A of shape (k, 2)) and clip the polygon by each; ``norms`` is unused
-        (kept for the interface of :class:`~milp.solvers.highs.LpStack`).
+    @property
+    def labels(self) -> np.ndarray:
+        return self.marks
 
-        For one row: with ``opposite``, returns the polygon of the other side (``A x >= b``), from the
-        same clip, for a later ``push`` of that side with ``known``; ``known`` is such a polygon, taken
-        as the result instead of clipping again.
-        """
-        A = np.asarray(A, dtype=float).reshape(-1, 2)
-        b = np.asarray(b, dtype=float).reshape(-1)
-        if A.shape[0] == 0:
-            return None
-        self._saved.append((self.rows, self.vertices, self.labels))
-        end = self.rows + A.shape[0]
-        if end > self._b.size:
-            grown = max(2 * self._b.size, end)
-            self._A = np.vstack([self._A[: self.rows], np.zeros((grown - self.rows, 2))])
-            self._b = np.concatenate([self._b[: self.rows], np.zeros(grown - self.rows)])
-        self._A[self.rows : end] = A
-        self._b[self.rows : end] = b
-        other = None
-        if known is not None:
-            self.vertices, self.labels = known
-        else:
-            for k in range(A.shape[0]):
-                other = self._clip(A[k], float(b[k]), self.rows + k, opposite)
-        self.rows = end
-        return other
-
-    def truncate(self, rows: int) -> None:
-        """Drop every row past the first ``rows`` (the polygon returns to what it was then)."""
-        while self.rows > rows:
-            if not self._saved:
-                raise InternalError("truncate must return to a row count that a push left")
-            self.rows, self.vertices, self.labels = self._saved.pop()
-        if self.rows != rows:
-            raise InternalError("truncate must return to a row count that a push left")
-
-    def current_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """The polygon's rows ``(A (rows, 2), b (rows,))``, as pushed."""
-        return self._A[: self.rows].copy(), self._b[: self.rows].copy()
-
-    def _clip(self, a: np.ndarray, beta: float, label: int, opposite: bool = False):
+    def _cut(self, a: np.ndarray, beta: float, label: int, opposite: bool = False):
         """Clip by ``a . x <= beta`` (its edge labelled ``label``); with ``opposite``, return the other
         side's ``(vertices, labels)`` (whose new edge carries the same label: the row that replaces this one)."""
-        V, labels = self.vertices, self.labels
+        V, labels = self.vertices, self.marks
         k = V.shape[0]
         empty = (np.zeros((0, 2)), np.zeros(0, dtype=np.intp))
         if k == 0:
@@ -115,13 +68,13 @@ class PolygonStack:
         out = s > eps
         if not out.any() or out.all():
             if out.all():
-                self.vertices, self.labels = empty
+                self.vertices, self.marks = empty
                 return (V, labels) if opposite else None
             # an edge lying on the row's line is now that row's edge (the rectangle's sides at first)
             on = np.abs(s) <= eps
             lying = on & np.concatenate([on[1:], on[:1]]) & (labels < 0)
             if lying.any():
-                self.labels = np.where(lying, label, labels)
+                self.marks = np.where(lying, label, labels)
             return empty if opposite else None
         index = np.flatnonzero(out)
         starts = index[~out[index - 1]]
@@ -135,7 +88,7 @@ class PolygonStack:
         P1 = V[before] + t1 * (V[p] - V[before])
         P2 = V[q] + t2 * (V[after] - V[q])
         order = (after + np.arange(k - n_out)) % k
-        self.vertices, self.labels = self._tidy(
+        self.vertices, self.marks = self._tidy(
             np.vstack([V[order], P1, P2]), np.concatenate([labels[order], [label, labels[q]]])
         )
         if not opposite:
@@ -154,23 +107,6 @@ class PolygonStack:
         return V, labels
 
     # ------------------------------------------------------------------ what the search asks
-    def ranges(self, G: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact ``(min, max)`` of ``G x + g`` over the polygon, G of shape (n, 2); (+inf, -inf) when empty."""
-        if self.vertices.shape[0] == 0:
-            n = G.shape[0]
-            return np.full(n, np.inf), np.full(n, -np.inf)
-        values = self.vertices @ G.T
-        return values.min(axis=0) + g, values.max(axis=0) + g
-
-    def optimize(self, c: np.ndarray, maximize: bool) -> tuple[float, np.ndarray] | None:
-        """Optimum of ``c . x`` over the polygon: ``(value, vertex)``, or None when it is empty."""
-        self.solves += 1
-        if self.vertices.shape[0] == 0:
-            return None
-        values = self.vertices @ c
-        j = int(np.argmax(values) if maximize else np.argmin(values))
-        return float(values[j]), self.vertices[j].copy()
-
     def _edges(self) -> tuple[np.ndarray, np.ndarray]:
         """Unit outward normals (k, 2) and offsets (k,) of the polygon's edges: the rows they lie on, or
         (for a rectangle side no row has covered) the line through the edge's two vertices."""

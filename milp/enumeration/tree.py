@@ -259,7 +259,7 @@ class _Search:
 
     def descend(self, node: Node, stack: list) -> RawRegion | None:
         """Process ``node`` down to a leaf, pushing the far side of every split; the leaf's region or None."""
-        lp, stats, tol, free = self.lp, self.stats, self.tol, self.free
+        lp, stats, tol = self.lp, self.stats, self.tol
         widths = self.network.widths
         if not self.add_ready_conditions(node):
             return None

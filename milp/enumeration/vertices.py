@@ -29,82 +29,37 @@ import itertools
 
 import numpy as np
 
-from milp.core.errors import InternalError
+from milp.enumeration.exact import ExactStack
 
 __all__ = ["VertexStack", "VERTEX_DIMENSIONS"]
 
 VERTEX_DIMENSIONS = 5  # up to this many free inputs the search keeps vertices (ACAS Xu has 5); above, an LP (vertices multiply with the dimension)
 
 
-class VertexStack:
+class VertexStack(ExactStack):
     """The polytope ``{x : A x <= b}`` of a depth-first search as vertices, cut on ``push`` and restored on ``truncate``.
 
     ``lower`` and ``upper`` (d,) are the box (every input free): the starting polytope, whose
     ``2^d`` corners are tight on the box's ``2 d`` faces. Those faces must be the first rows
     pushed, ``x <= upper`` then ``-x <= -lower`` (as the search does); corners are tight on them
-    from the start.
+    from the start. ``tight[v, r]`` (the stack's ``marks``) is 1 when vertex ``v`` lies on row ``r``.
     """
 
     def __init__(self, lower: np.ndarray, upper: np.ndarray):
         lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
         d = lower.size
-        self.dim = d
-        self.lower, self.upper = lower, upper
-        self.scale = max(1.0, float(np.max(np.abs(np.concatenate([lower, upper])))))
         corners = np.array(list(itertools.product((0, 1), repeat=d)), dtype=bool)  # True: at upper
-        self.vertices = np.where(corners, upper, lower)
-        # tight[v, r]: vertex v lies on row r (rows 0..d-1: x <= upper, rows d..2d-1: -x <= -lower)
-        self.tight = np.hstack([corners, ~corners]).astype(np.float32)  # 0/1, so that counts are products
-        self._box_rows = 2 * d
-        self.rows = 0
-        self.solves = 0
-        self._A = np.zeros((0, d))
-        self._b = np.zeros(0)
-        self._saved: list[tuple[int, np.ndarray, np.ndarray]] = []
+        # rows 0..d-1: x <= upper, rows d..2d-1: -x <= -lower; 0/1 floats, so that counts are products
+        tight = np.hstack([corners, ~corners]).astype(np.float32)
+        super().__init__(lower, upper, np.where(corners, upper, lower), tight, built_rows=2 * d)
 
-    # ------------------------------------------------------------------ the stack
-    def push(self, A: np.ndarray, b: np.ndarray, norms: np.ndarray | None = None, known=None, opposite: bool = False):
-        """Add rows ``A x <= b`` (A of shape (k, d)) and cut the polytope by each; ``norms`` is unused
-        (kept for the interface of :class:`~milp.solvers.highs.LpStack`).
+    @property
+    def tight(self) -> np.ndarray:
+        return self.marks
 
-        For one row: with ``opposite``, returns the polytope of the other side (``A x >= b``), from the
-        same cut, for a later ``push`` of that side with ``known``; ``known`` is such a polytope, taken
-        as the result instead of cutting again.
-        """
-        A = np.atleast_2d(np.asarray(A, dtype=float))
-        b = np.asarray(b, dtype=float).reshape(-1)
-        k = A.shape[0]
-        if k == 0:
-            return None
-        self._saved.append((self.rows, self.vertices, self.tight))
-        self._A = np.vstack([self._A[: self.rows], A])
-        self._b = np.concatenate([self._b[: self.rows], b])
-        other = None
-        if known is not None:
-            self.vertices, self.tight = known
-        else:
-            for j in range(k):
-                if self.rows + j >= self._box_rows:  # the corners are built tight on the box's faces
-                    other = self._cut(A[j], float(b[j]), opposite)
-        self.rows += k
-        return other
-
-    def truncate(self, rows: int) -> None:
-        """Drop every row past the first ``rows`` (the polytope returns to what it was then)."""
-        while self.rows > rows:
-            if not self._saved:
-                raise InternalError("truncate must return to a row count that a push left")
-            self.rows, self.vertices, self.tight = self._saved.pop()
-        if self.rows != rows:
-            raise InternalError("truncate must return to a row count that a push left")
-
-    def current_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """The polytope's rows ``(A (rows, d), b (rows,))``, as pushed."""
-        return self._A[: self.rows].copy(), self._b[: self.rows].copy()
-
-    def _cut(self, a: np.ndarray, beta: float, opposite: bool = False):
-        """Cut by ``a . x <= beta``; with ``opposite``, return the other side's ``(vertices, tight)``."""
-        V, T = self.vertices, self.tight
+    def _cut(self, a: np.ndarray, beta: float, row: int = -1, opposite: bool = False):
+        """Cut by ``a . x <= beta`` (the newest row); with ``opposite``, return the other side's ``(vertices, tight)``."""
+        V, T = self.vertices, self.marks
         s = V @ a - beta
         eps = 1e-12 * self.scale * (1.0 + float(np.abs(a).sum()))
         out, inside = s > eps, s < -eps
@@ -132,27 +87,10 @@ class VertexStack:
                 return V, tagged
             return np.vstack([V[keep], new_V]), np.vstack([tagged[keep], new_T])
 
-        self.vertices, self.tight = side(~out)
+        self.vertices, self.marks = side(~out)
         return side(~inside) if opposite else None
 
     # ------------------------------------------------------------------ what the search asks
-    def ranges(self, G: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact ``(min, max)`` of ``G x + g`` over the polytope, G of shape (n, d); (+inf, -inf) when empty."""
-        if self.vertices.shape[0] == 0:
-            n = G.shape[0]
-            return np.full(n, np.inf), np.full(n, -np.inf)
-        values = self.vertices @ G.T
-        return values.min(axis=0) + g, values.max(axis=0) + g
-
-    def optimize(self, c: np.ndarray, maximize: bool) -> tuple[float, np.ndarray] | None:
-        """Optimum of ``c . x`` over the polytope: ``(value, vertex)``, or None when it is empty."""
-        self.solves += 1
-        if self.vertices.shape[0] == 0:
-            return None
-        values = self.vertices @ c
-        j = int(np.argmax(values) if maximize else np.argmin(values))
-        return float(values[j]), self.vertices[j].copy()
-
     def chebyshev(self, tol: float = 0.0) -> tuple[np.ndarray, float] | None:
         """An interior point and the radius of a ball around it inside the polytope, or None when it is empty.
 
