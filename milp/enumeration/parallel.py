@@ -460,6 +460,10 @@ class _PoolRunner:
         self.slots = 2 * workers  # one task queued behind each running one
         methods = multiprocessing.get_all_start_methods()
         self.mp_context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if "forkserver" in methods:
+            # the server imports the search once, so each worker starts as a fork of it in milliseconds
+            # instead of importing numpy, scipy and HiGHS again (a second on a short run); no solver runs there
+            self.mp_context.set_forkserver_preload(["milp.enumeration.parallel"])
         # set while a worker is idle and nothing is queued: running tasks then hand back their unexplored nodes
         self.hungry = self.mp_context.Event()
         self.pool = self._new_pool()
