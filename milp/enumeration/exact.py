@@ -84,6 +84,35 @@ class ExactStack:
     def _cut(self, a: np.ndarray, beta: float, row: int, opposite: bool):
         raise NotImplementedError
 
+    def _rows_for_ball(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unit rows ``(N (k, d), c (k,))`` that bound the polytope (here: every row pushed)."""
+        A, b = self._A[: self.rows], self._b[: self.rows]
+        norms = np.linalg.norm(A, axis=1)
+        return A / norms[:, None], b / norms
+
+    def _largest_ball(self, N: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """The Chebyshev centre and radius of ``{x : N x <= c}`` (an LP), or None when it is empty."""
+        from milp.enumeration.geometry import chebyshev_center  # geometry builds on the search's modules
+
+        center, radius = chebyshev_center(N, c)
+        return None if center is None else (center, radius)
+
+    def chebyshev(self, tol: float = 0.0) -> tuple[np.ndarray, float] | None:
+        """An interior point and the radius of a ball around it inside the polytope, or None when it is empty.
+
+        The point is the mean of the vertices; when its ball is not wider than ``tol``, the largest ball
+        (the Chebyshev centre) is found instead, so that a ball wider than ``tol`` is never missed.
+        """
+        self.solves += 1
+        if self.vertices.shape[0] == 0:
+            return None
+        N, c = self._rows_for_ball()
+        center = self.vertices.mean(axis=0)
+        radius = float(np.min(c - N @ center))
+        if radius > tol:
+            return center, radius
+        return self._largest_ball(N, c)
+
     def ranges(self, G: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact ``(min, max)`` of ``G x + g`` over the polytope, G of shape (n, d); (+inf, -inf) when empty."""
         if self.vertices.shape[0] == 0:

@@ -107,7 +107,7 @@ class PolygonStack(ExactStack):
         return V, labels
 
     # ------------------------------------------------------------------ what the search asks
-    def _edges(self) -> tuple[np.ndarray, np.ndarray]:
+    def _rows_for_ball(self) -> tuple[np.ndarray, np.ndarray]:
         """Unit outward normals (k, 2) and offsets (k,) of the polygon's edges: the rows they lie on, or
         (for a rectangle side no row has covered) the line through the edge's two vertices."""
         V, labels = self.vertices, self.labels
@@ -119,26 +119,11 @@ class PolygonStack(ExactStack):
         norm = np.linalg.norm(normal, axis=1)
         return normal / norm[:, None], offset / norm
 
-    def chebyshev(self, tol: float = 0.0) -> tuple[np.ndarray, float] | None:
-        """An interior point and the radius of a disc around it inside the polygon, or None when it is empty.
-
-        The point is the mean of the vertices; when its disc is not wider than ``tol``, the largest
-        disc (the Chebyshev centre) is found instead, so that a disc wider than ``tol`` is never missed.
-        """
-        self.solves += 1
-        k = self.vertices.shape[0]
-        if k == 0:
-            return None
-        N, c = self._edges()
-        center = self.vertices.mean(axis=0)
-        radius = float(np.min(c - N @ center))
-        if radius > tol:
-            return center, radius
+    def _largest_ball(self, N: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """The largest disc: the best of every three edges (an LP above :data:`TRIPLE_EDGES` edges)."""
+        k = N.shape[0]
         if k > TRIPLE_EDGES:
-            from milp.enumeration.geometry import chebyshev_center
-
-            center, radius = chebyshev_center(N, c)
-            return None if center is None else (center, radius)
+            return super()._largest_ball(N, c)
         T = _triples(k)
         M = np.concatenate([N[T], np.ones((T.shape[0], 3, 1))], axis=2)  # (t, 3, 3): n . x + r = c
         well = np.abs(np.linalg.det(M)) > 1e-12

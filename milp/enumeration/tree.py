@@ -215,7 +215,6 @@ class _Search:
         for (layer, i), phase in self.forced.items():
             self.forced_phase[layer][i] = phase
         self.exact = not isinstance(lp, LpStack)  # the polytope kept exactly (polygon or vertices), no LP
-        self.lp_cost = int(not self.exact)  # LPs an optimize or chebyshev call costs
         self.geometry_tol = GEOMETRY_TOLERANCE * max(1.0, float(np.max(np.abs(np.concatenate([box.lower, box.upper])))))
         # A condition joins the polytope once every layer it reads is fixed.
         self.ready_at = [max((s for s, _ in c.expression.terms), default=0) for c in conditions]
@@ -247,7 +246,7 @@ class _Search:
         for row, beta in zip(rows, rhs):
             node.outer = self._tightened(node.outer, row, beta)
         found = self.lp.chebyshev(self.tol)
-        self.stats.lps += self.lp_cost
+        self.stats.lps += int(not self.exact)
         if found is None or found[1] <= self.tol:
             self.stats.pruned_by_conditions += 1
             if found is not None:
@@ -282,7 +281,7 @@ class _Search:
                 if abs(zp) > margin:
                     near = 1 if zp > 0 else -1
                     opt = lp.optimize(G[i], maximize=near < 0)
-                    stats.lps += self.lp_cost
+                    stats.lps += int(not self.exact)
                     far_value = None if opt is None else opt[0] + g[i]
                     if far_value is None or far_value * near >= -margin:
                         if far_value is not None and far_value * near < margin:
@@ -296,7 +295,7 @@ class _Search:
                     # The point sits (nearly) on the hyperplane: look at both sides.
                     top = lp.optimize(G[i], maximize=True)
                     bottom = lp.optimize(G[i], maximize=False)
-                    stats.lps += 2 * self.lp_cost
+                    stats.lps += 2 * int(not self.exact)
                     up = top is not None and top[0] + g[i] > margin
                     down = bottom is not None and bottom[0] + g[i] < -margin
                     if not (up and down):
@@ -330,7 +329,7 @@ class _Search:
             if not self.add_ready_conditions(node):
                 return None
         found = lp.chebyshev(tol)
-        stats.lps += self.lp_cost
+        stats.lps += int(not self.exact)
         if found is None or found[1] <= tol:
             bits = np.concatenate(node.patterns) if node.patterns else np.zeros(0, dtype=bool)
             if found is None:

@@ -91,26 +91,6 @@ class VertexStack(ExactStack):
         return side(~inside) if opposite else None
 
     # ------------------------------------------------------------------ what the search asks
-    def chebyshev(self, tol: float = 0.0) -> tuple[np.ndarray, float] | None:
-        """An interior point and the radius of a ball around it inside the polytope, or None when it is empty.
-
-        The point is the mean of the vertices; when its ball is not wider than ``tol``, the Chebyshev
-        ball is solved as an LP instead (the polytope may still hold a wider ball elsewhere).
-        """
-        self.solves += 1
-        if self.vertices.shape[0] == 0:
-            return None
-        A, b = self._A[: self.rows], self._b[: self.rows]
-        norms = np.linalg.norm(A, axis=1)
-        center = self.vertices.mean(axis=0)
-        radius = float(np.min((b - A @ center) / norms))
-        if radius > tol:
-            return center, radius
-        from milp.enumeration.geometry import chebyshev_center
-
-        center, radius = chebyshev_center(A, b)
-        return None if center is None else (center, radius)
-
     def facets(self) -> np.ndarray:
         """Sorted indices of the rows that carry a facet, decided from the incidence alone.
 
