@@ -6,7 +6,9 @@ writes one CSV row per instance: network, property, result, seconds, subproblems
 calls (and the reason of a result other than sat/unsat). A ``sat`` is reported only after its
 counterexample passed onnxruntime and the property's check (tolerance 1e-4). Prints a
 progress line per instance, then the summary: sat, unsat, timeout, unknown, errors, total
-and median seconds, and the ten slowest instances.
+and median seconds, and the ten slowest instances; with the competition's verdicts beside
+``instances.csv`` (``results_2022.csv``, as in ``mnist_fc``), how many agree and every wrong one.
+Any VNN-COMP folder of this layout runs the same way (``python benchmarks/acasxu.py ../shared/benchmarks/mnist_fc``).
 
     python benchmarks/acasxu.py --timeout 116 --out acasxu.csv
     python benchmarks/acasxu.py --workers 2 --filter "prop_2" --limit 10
@@ -60,8 +62,8 @@ class Instance:
 
     @property
     def prop(self) -> str:
-        """``prop_1`` for ``prop_1.vnnlib``."""
-        return self.vnnlib.name.split(".")[0]
+        """``prop_1`` for ``prop_1.vnnlib``, ``prop_6_0.03`` for ``prop_6_0.03.vnnlib``."""
+        return self.vnnlib.name.removesuffix(".gz").removesuffix(".vnnlib")
 
     @property
     def ident(self) -> str:
@@ -127,6 +129,25 @@ def select(instances: list[Instance], pattern: str | None, limit: int | None) ->
         regex = re.compile(pattern)
         instances = [i for i in instances if pattern in i.ident or regex.search(i.ident)]
     return instances[:limit] if limit is not None else instances
+
+
+def read_truth(folder: Path) -> dict[str, str]:
+    """The competition's verdicts (``results_2022.csv``: onnx, vnnlib, truth, ...) by ``net,prop`` id, if present."""
+    listing = folder / "results_2022.csv"
+    if not listing.exists():
+        return {}
+    with open(listing, newline="") as handle:
+        return {Instance(folder / row["onnx"], folder / row["vnnlib"], 0.0).ident: row["truth"] for row in csv.DictReader(handle)}
+
+
+def against_truth(rows: list[Row], truth: dict[str, str]) -> str:
+    """How many answers agree with the competition's verdicts; a sat/unsat that contradicts one is WRONG."""
+    known = [r for r in rows if truth.get(f"{r.network},{r.property}") in ("sat", "unsat")]
+    wrong = [r for r in known if r.result in ("sat", "unsat") and r.result != truth[f"{r.network},{r.property}"]]
+    solved = sum(r.result == truth[f"{r.network},{r.property}"] for r in known)
+    lines = [f"against the competition's verdicts: {solved} of {len(known)} solved, {len(wrong)} wrong"]
+    lines += [f"  WRONG: {r.network} {r.property}: {r.result}, the competition says {truth[f'{r.network},{r.property}']}" for r in wrong]
+    return "\n".join(lines)
 
 
 def summary(rows: list[Row], wall: float) -> str:
@@ -205,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
                 for future in as_completed(futures):
                     record(future.result())
     print(summary(rows, time.perf_counter() - started))
+    truth = read_truth(folder)
+    if truth:
+        print(against_truth(rows, truth))
     print(f"written to {out}")
     return 0
 

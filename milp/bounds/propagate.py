@@ -257,12 +257,99 @@ class BatchBounder:
         value, on_x, magnitude = self._back_substitute(dict(form.terms), form.bias, lo, hi, relaxations)
         return self._widen(value, magnitude, True), on_x
 
+    def optimised_upper(self, form: Affine, lo, hi, lowers: list, uppers: list, relaxations: list,
+                        steps: int, rates: tuple[float, float] = (0.1, 0.05)) -> tuple[np.ndarray, np.ndarray, list]:
+        """:meth:`form_upper` with the relaxation tuned to each row and box (the idea of alpha- and beta-CROWN).
+
+        Each row gets its own lower ReLU slopes on the unstable neurons (any value in [0, 1] is sound),
+        and a multiplier ``beta >= 0`` on each *split* neuron: one whose bounds over the box end exactly
+        at 0 (``lower == 0``: ``z >= 0`` holds there; ``upper == 0``: ``z <= 0``), so that the split
+        constraint reaches the neurons below it instead of acting through that neuron's relaxation
+        alone. Both are tuned by ``steps`` steps of projected Adam on the bound, from CROWN's adaptive
+        slopes and no multipliers (``rates``: the step sizes of slopes and multipliers).
+        Every iterate is a sound bound; each (box, row) keeps its smallest, widened.
+
+        Returns the bounds (n, rows), the slopes on x of the linear functions they maximise
+        (n, rows, input_dim) and, per ReLU layer, the coefficients of the best iterate on the layer's
+        kept neurons (n, rows, kept) (zero arrays where the objective does not reach the layer): a
+        neuron's weight in the bound, which the branching scores read.
+        """
+        n, rows = lo.shape[0], form.out_dim
+        start, const = dict(form.terms), form.bias
+        alpha, beta, signs, unstable = [], [], [], []
+        for (lower_slope, _, _, kept), lower, upper in zip(relaxations, lowers, uppers):
+            lk, uk = lower[:, kept], upper[:, kept]
+            unstable.append(((lk < 0) & (uk > 0))[:, None, :])
+            alpha.append(np.repeat(lower_slope[:, None, :], rows, axis=1))
+            sign = np.where((lk == 0) & (uk > 0), 1.0, np.where(uk == 0, -1.0, 0.0))
+            signs.append(sign[:, None, :] if np.any(sign) else None)
+            beta.append(np.zeros((n, rows, kept.size)) if np.any(sign) else None)
+        moments = [[np.zeros_like(p), np.zeros_like(p)] if p is not None else None for p in alpha + beta]
+        best = np.full((n, rows), np.inf)
+        best_x = np.zeros((n, rows, self.dim))
+        weights = [np.zeros((n, rows, relax[3].size)) for relax in relaxations]
+        for step in range(steps + 1):
+            multipliers = [None if b is None else b * sign for b, sign in zip(beta, signs)]
+            met: list = []
+            value, on_x, magnitude = self._back_substitute(start, const, lo, hi, relaxations, alpha, multipliers, met)
+            bound = self._widen(value, magnitude, True)
+            better = bound < best
+            best = np.where(better, bound, best)
+            best_x = np.where(better[:, :, None], on_x, best_x)
+            for source, c in met:
+                weights[source - 1] = np.where(better[:, :, None], c, weights[source - 1])
+            if step == steps:
+                break
+            gradients = self._gradients(met, on_x, lo, hi, relaxations, alpha)
+            for index, (layer, gz, c) in enumerate(gradients):
+                g_alpha = np.where(unstable[layer], gz * np.minimum(c, 0.0), 0.0)
+                alpha[layer] = np.clip(alpha[layer] - _adam(moments[layer], g_alpha, step, rates[0]), 0.0, 1.0)
+                if beta[layer] is not None:
+                    g_beta = gz * signs[layer]
+                    beta[layer] = np.maximum(beta[layer] - _adam(moments[len(alpha) + layer], g_beta, step, rates[1]), 0.0)
+        return best, best_x, weights
+
+    def _gradients(self, met: list, on_x: np.ndarray, lo, hi, relaxations: list, slopes: list) -> list:
+        """Gradients of a :meth:`_back_substitute` bound (value only) with respect to the coefficients on
+        each ``z_l`` met, from its ``kept_coefficients``: ``[(layer, dB/d(coefficient on z_l) (n, R, kept),
+        coefficient on h_l)]``.
+
+        The bound is ``const + max over the box of (coefficients on x) . x``; a coefficient on ``z_l``
+        reaches it through the layer's bias and through the coefficients it adds on earlier sources,
+        so the gradients run forward from ``x``, each layer reading those of the sources below.
+        """
+        kept = [None] + [r[3] for r in relaxations]
+        centre, radius = (lo + hi) * 0.5, (hi - lo) * 0.5
+        on_source = {0: centre[:, None, :] + np.sign(on_x) * radius[:, None, :]}  # dB/d(coefficients on x)
+        out = []
+        for source, c in sorted(met, key=lambda item: item[0]):
+            _, upper_slope, upper_offset, columns = relaxations[source - 1]
+            form = self.network.relu_layers[source - 1]
+            gz = np.broadcast_to(form.bias[columns], on_x.shape[:2] + (columns.size,)).copy()
+            for earlier, matrix in form.terms:
+                rows = matrix[columns]
+                rows = rows if kept[earlier] is None else rows[:, kept[earlier]]
+                if earlier in on_source:
+                    gz += on_source[earlier] @ rows.T
+            positive = c > 0
+            on_source[source] = gz * np.where(positive, upper_slope[:, None, :], slopes[source - 1]) + np.where(positive, upper_offset[:, None, :], 0.0)
+            out.append((source - 1, gz, c))
+        return out
+
     # -------------------------------------------------- back-substitution
-    def _back_substitute(self, start: dict, const: np.ndarray, lo, hi, relaxations) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _back_substitute(self, start: dict, const: np.ndarray, lo, hi, relaxations, slopes: list | None = None,
+                         multipliers: list | None = None, kept_coefficients: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Upper bound over each box of ``sum_s start[s] @ source_s + const``, not widened.
 
         ``start[s]`` has shape (R, dim_s) or (n, R, dim_s), ``const`` (R,) or (n, R).
         ``relaxations[l]`` is ``(a, s, t, kept)`` of ReLU layer l (see :func:`relaxation`).
+        ``slopes[l]`` (n, R, kept), when given, replaces the lower slopes ``a`` of layer l with
+        one per row (any value in [0, 1] is sound on an unstable neuron); ``multipliers[l]``
+        (n, R, kept) are added to the coefficients on ``z_l``: a multiplier ``beta * sign`` with
+        ``beta >= 0`` on a neuron whose ``sign * z >= 0`` holds on the box (a split) keeps the
+        bound sound (Lagrangian relaxation of the split, as in beta-CROWN). With
+        ``kept_coefficients`` (a list), the coefficients on each ``h_l`` met on the way down are
+        appended to it as ``(l, coefficients)``, for :meth:`_gradients`.
         Returns the bound (n, R), the slope on x of the linear function it maximises
         (n, R, input_dim) and the magnitude of its terms (n, R).
         """
@@ -281,14 +368,19 @@ class BatchBounder:
             if c is None:
                 continue
             lower_slope, upper_slope, upper_offset, columns = relaxations[source - 1]
+            if kept_coefficients is not None:
+                kept_coefficients.append((source, c))
+            lower_slope = lower_slope[:, None, :] if slopes is None or slopes[source - 1] is None else slopes[source - 1]
             positive, negative = np.maximum(c, 0.0), np.minimum(c, 0.0)
             if positive.ndim == 2:  # rows still shared by every box (the first step)
-                on_z = positive * upper_slope[:, None, :] + negative * lower_slope[:, None, :]
+                on_z = positive * upper_slope[:, None, :] + negative * lower_slope
                 offset = upper_offset @ positive.T
             else:
                 on_z = positive * upper_slope[:, None, :]
-                on_z += negative * lower_slope[:, None, :]
+                on_z += negative * lower_slope
                 offset = np.einsum("nrw,nw->nr", positive, upper_offset)
+            if multipliers is not None and multipliers[source - 1] is not None:
+                on_z = on_z + multipliers[source - 1]
             form = self.network.relu_layers[source - 1]
             bias = form.bias[columns]
             constant += offset + on_z @ bias
@@ -316,9 +408,9 @@ def relaxation(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.nda
     ``lower``/``upper`` have shape (n, width). Unstable neurons: ``s = u / (u - l)``,
     ``t = -s l`` and CROWN's adaptive ``a`` (1 when ``u > -l``); stable active ones
     ``a = s = 1``; stable inactive ones all 0. ``kept`` lists the neurons that are not
-    inactive in every box; ``a``, ``s``, ``t`` are restricted to them, shape (n, kept).
+    strictly inactive in every box; ``a``, ``s``, ``t`` are restricted to them, shape (n, kept).
     """
-    kept = np.flatnonzero(np.any(upper > 0, axis=0))
+    kept = np.flatnonzero(np.any(upper >= 0, axis=0))  # upper == 0: a split neuron, kept for its multiplier
     lower, upper = lower[:, kept], upper[:, kept]
     active = lower >= 0
     unstable = (lower < 0) & (upper > 0)
@@ -327,6 +419,18 @@ def relaxation(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.nda
     offset = np.where(unstable, -slope * lower, 0.0)
     lower_slope = np.where(unstable, (upper > -lower).astype(np.float64), active.astype(np.float64))
     return lower_slope, slope, offset, kept
+
+
+def _adam(moments: list, gradient: np.ndarray, step: int, rate: float, decay=(0.9, 0.999)) -> np.ndarray:
+    """One Adam step (``moments`` ``[m, v]`` updated in place); returns the change to subtract."""
+    m, v = moments
+    m *= decay[0]
+    m += (1 - decay[0]) * gradient
+    v *= decay[1]
+    v += (1 - decay[1]) * gradient * gradient
+    m_hat = m / (1 - decay[0] ** (step + 1))
+    v_hat = v / (1 - decay[1] ** (step + 1))
+    return rate * m_hat / (np.sqrt(v_hat) + 1e-12)
 
 
 def with_lower_slope(relaxations: list, lowers: list, uppers: list, value: float) -> list:

@@ -6,7 +6,9 @@ is an affine row over earlier columns (canonical form, see :mod:`milp.core.netwo
 
 For a neuron with pre-activation bounds ``l <= z <= u`` (from :mod:`milp.bounds.propagate`):
 
-* ``u <= 0`` (stable inactive): ``h`` is fixed to 0, no row, no binary;
+* ``u <= 0`` (stable inactive): ``h`` is fixed to 0, no binary, and no row unless ``u == 0``
+  exactly: that is how a branch and bound marks a neuron it split inactive, so ``z <= 0`` is kept
+  as a row (a split active neuron, ``l == 0``, keeps ``z >= 0`` through ``h = z >= 0``);
 * ``l >= 0`` (stable active): one equality row ``h - w.v = c``, ``h`` in ``[l, u]``;
 * otherwise (unstable) ``h`` in ``[0, u]``, a binary ``d`` and the big-M rows::
 
@@ -189,6 +191,9 @@ def build_milp(network: Network, box: Box, bounds: Bounds) -> MilpModel:
         unstable = np.flatnonzero((lo < 0) & (hi > 0))
         # stable inactive: h = 0 (column fixed)
         col_lower[h[inactive]] = col_upper[h[inactive]] = 0.0
+        # upper bound exactly 0: a branch's split, whose z <= 0 is a constraint of the sub-problem, not a fact
+        split = np.flatnonzero(hi == 0)
+        emit(z_matrix, split, h[split], 0.0, None, None, c[split], np.inf)  # -w.v >= c, i.e. z <= 0
         # stable active: h = z
         col_lower[h[active]], col_upper[h[active]] = lo[active], hi[active]
         emit(z_matrix, active, h[active], 1.0, None, None, c[active], c[active])

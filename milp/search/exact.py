@@ -23,7 +23,7 @@ from milp.encode.bigm import MilpModel, affine_row, build_milp, condition_rows
 from milp.search.witness import Reference, check_point, clip_to_box, polish_in_pattern
 from milp.solvers.highs import HighsSolver, Solution, Status
 
-__all__ = ["Maximum", "milp_maximum", "milp_reach", "solve_checked", "limit_reason", "values_at"]
+__all__ = ["Maximum", "MaximumArm", "milp_maximum", "milp_reach", "solve_checked", "check_solution", "limit_reason", "values_at"]
 
 
 def limit_reason(deadline: Deadline) -> str:
@@ -38,7 +38,8 @@ def values_at(network: Network, x: np.ndarray) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class Maximum:
-    """The proved maximum of a one-row form: ``status`` ``optimal`` or ``unknown`` (limit);
+    """The proved maximum of a one-row form: ``status`` ``optimal``, ``unknown`` (limit) or ``empty``
+    (a branch's sub-problem without a point);
     ``value`` at the checked point ``x`` (input_dim,); ``upper_bound`` proved."""
 
     status: str
@@ -62,7 +63,12 @@ def solve_checked(
     options: SolverOptions,
 ) -> tuple[Solution, np.ndarray | None, str]:
     """Solve, then check the point (polishing it by an LP when the raw point fails)."""
-    solution = solver.solve(deadline)
+    return check_solution(network, box, model, solver.solve(deadline), objective, conditions, maximize, reference)
+
+
+def check_solution(network: Network, box: Box, model: MilpModel, solution: Solution, objective: Affine | None,
+                   conditions: Sequence[Condition], maximize: bool, reference: Reference | None) -> tuple[Solution, np.ndarray | None, str]:
+    """A solver's point checked by a forward pass (and ``reference``), polished by an LP when it fails."""
     if not solution.has_point:
         return solution, None, ""
     x = clip_to_box(box, solution.values[model.layout.input])
@@ -78,14 +84,55 @@ def solve_checked(
     return solution, None, why
 
 
-def milp_maximum(network, box, bounds, form, reference, deadline, options, check_network=None) -> Maximum:
-    """One exact MILP over ``box``: the maximum of ``form`` (over ``network``'s sources)."""
+def _maximum_model(network, box, bounds, form, options) -> tuple[MilpModel, HighsSolver]:
     model = build_milp(network, box, bounds)
     solver = HighsSolver(model, options)
     cols, coefs, constant = affine_row(model.layout, form)
     solver.set_objective(cols, coefs, constant, maximize=True)
-    check = check_network or network
-    solution, x, _ = solve_checked(check, box, model, solver, form, (), True, reference, deadline, options)
+    return model, solver
+
+
+def milp_maximum(network, box, bounds, form, reference, deadline, options, check_network=None, split: bool = False) -> Maximum:
+    """One exact MILP over ``box``: the maximum of ``form`` (over ``network``'s sources).
+
+    With ``split``, ``bounds`` carry a branch's neuron splits (bounds ending exactly at 0), which
+    may leave no point: status ``empty`` then, instead of an internal error."""
+    model, solver = _maximum_model(network, box, bounds, form, options)
+    return _maximum_of(network, box, model, solver.solve(deadline), form, reference, check_network, split)
+
+
+class MaximumArm:
+    """The whole-box big-M MILP of a maximum, solved by HiGHS in a background thread.
+
+    A portfolio's second arm: the branch and bound runs beside it, and whichever proves the
+    maximum first answers, so a query is never slower than the plain model by more than the
+    start-up (HiGHS runs without the interpreter lock, on the second core).
+    """
+
+    def __init__(self, network, box, bounds, form, options, deadline, reference=None):
+        self.network, self.box, self.form, self.reference = network, box, form, reference
+        self.model, self.solver = _maximum_model(network, box, bounds, form, options)
+        self.solver.start(deadline)
+
+    def finished(self) -> bool:
+        return self.solver.finished()
+
+    def abandon(self) -> None:
+        """Stop the arm without waiting for it (HiGHS stops at its next node; the thread then ends)."""
+        self.solver.cancel()
+
+    def result(self, cancel: bool) -> Maximum:
+        """The arm's outcome (after asking it to stop, with ``cancel``): a checked :class:`Maximum`."""
+        if cancel:
+            self.solver.cancel()
+        return _maximum_of(self.network, self.box, self.model, self.solver.join(), self.form, self.reference)
+
+
+def _maximum_of(network, box, model, solution, form, reference, check_network=None, split: bool = False) -> Maximum:
+    """The :class:`Maximum` of a solve: ``optimal`` only when the checked point attains the proved bound."""
+    solution, x, _ = check_solution(check_network or network, box, model, solution, form, (), True, reference)
+    if solution.status == "infeasible" and split:
+        return Maximum("empty", None, None, None, 1, 1)
     if solution.status == "infeasible":
         raise InternalError("the MILP is infeasible over the box, which cannot happen for a valid network and box")
     value = None if x is None else float(form.apply([*values_at(network, x)])[0, 0])

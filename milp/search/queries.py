@@ -30,7 +30,7 @@ from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions, check_seconds
 from milp.core.tolerances import proves_not_positive
 from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings
-from milp.search.exact import Maximum, limit_reason, milp_maximum, milp_reach, values_at
+from milp.search.exact import Maximum, MaximumArm, limit_reason, milp_maximum, milp_reach, values_at
 from milp.search.tighten import pre_activation_bounds
 from milp.search.witness import Reference, check_point
 
@@ -162,6 +162,8 @@ class RangeResult:
 # Inputs up to this many dimensions are split (branch and bound over sub-boxes); wider
 # inputs go to one MILP over the whole box, where splitting cannot pay.
 SPLIT_INPUT_LIMIT = 8
+# Seconds of branch and bound after which the whole-box MILP starts beside it (see maximize).
+PORTFOLIO_DELAY = 0.3
 # A sub-box with at most this many unstable neurons is closed by one exact MILP.
 LEAF_UNSTABLE = 12
 # The branch and bound's constants for queries: a light first falsification (the small nets of
@@ -204,18 +206,59 @@ def maximize(
     reference: Reference | None = None,
     split_inputs: bool | None = None,
     solver: str | None = None,
+    portfolio: bool = True,
+    settings: Settings = QUERY_SETTINGS,
 ) -> Maximum:
     """The exact maximum over ``box`` of a one-row affine ``form`` over ``network``'s sources.
 
-    Low-dimensional inputs are split (:mod:`milp.search.branch`), the rest solved as one MILP.
-    ``solver`` names a Pyomo solver (e.g. ``"highs"``, ``"gurobi"``): the whole big-M MILP is
-    then solved through Pyomo instead, and its point is re-checked like any other.
+    A portfolio of two arms, and the first proof answers: the branch and bound of
+    :mod:`milp.search.branch` (splitting inputs when they are few, neurons otherwise, with exact
+    MILPs on small sub-problems), and the whole-box big-M MILP in a background thread
+    (``portfolio=False``: the branch and bound alone). ``split_inputs=False`` asks for the MILP
+    alone; ``settings`` are the branch and bound's. ``solver`` names a Pyomo solver (e.g. ``"highs"``, ``"gurobi"``): the whole big-M MILP
+    is then solved through Pyomo instead, and its point is re-checked like any other.
     """
     if solver is not None:
         return _pyomo_maximum(network, box, form, bounds, solver, reference, deadline)
-    split_inputs = network.input_dim <= SPLIT_INPUT_LIMIT if split_inputs is None else split_inputs
-    if not split_inputs:
+    if split_inputs is False:
         return milp_maximum(network, box, _prepare(network, box, bounds, deadline), form, reference, deadline, options)
+    if portfolio:
+        started = time.perf_counter()
+        arms: list[MaximumArm] = []
+
+        def race() -> bool:
+            # the MILP arm starts once the branch and bound has not answered within PORTFOLIO_DELAY:
+            # most small queries end before, without paying for the model
+            if not arms and time.perf_counter() - started >= PORTFOLIO_DELAY:
+                arms.append(MaximumArm(network, box, _prepare(network, box, bounds, deadline), form, options, deadline, reference))
+            return bool(arms) and arms[0].finished()
+
+        found = _branch_maximum(network, box, form, bounds, options, deadline, reference, settings, race)
+        if not arms:
+            return found
+        if found.status == "optimal":
+            arms[0].abandon()  # the proof is in: stop the other arm, without waiting for its next node
+            return replace(found, milp_calls=found.milp_calls + 1)
+        return _better(found, arms[0].result(cancel=not arms[0].finished()))
+    return _branch_maximum(network, box, form, bounds, options, deadline, reference, settings)
+
+
+def _better(one: Maximum, other: Maximum) -> Maximum:
+    """Two arms' outcomes for the same maximum as one: a proof if either has one, else the best point
+    and the smaller proved bound."""
+    for first, second in ((one, other), (other, one)):
+        if first.status == "optimal":
+            return replace(first, subproblems=first.subproblems + second.subproblems, milp_calls=first.milp_calls + second.milp_calls)
+    values = [m for m in (one, other) if m.value is not None]
+    best = max(values, key=lambda m: m.value) if values else one
+    bounds = [m.upper_bound for m in (one, other) if m.upper_bound is not None]
+    return Maximum("unknown", best.value, best.x, min(bounds) if bounds else None,
+                   one.subproblems + other.subproblems, one.milp_calls + other.milp_calls)
+
+
+def _branch_maximum(network, box, form, bounds, options, deadline, reference, settings, race=None) -> Maximum:
+    """The maximum by :class:`~milp.search.branch.BranchAndBound` (inputs or neurons split, MILP leaves);
+    ``race()`` true stops it early (another arm has finished): the outcome is then ``unknown``."""
     best: dict = {"x": None}
     leaf_upper = -np.inf
 
@@ -226,7 +269,10 @@ def maximize(
 
     def leaf(engine: BranchAndBound, sub_box: Box, lower, upper, open_) -> str:
         nonlocal leaf_upper
-        result = milp_maximum(network, sub_box, Bounds.from_flat(network, lower, upper, "symbolic"), form, reference, engine.deadline, options)
+        result = milp_maximum(network, sub_box, Bounds.from_flat(network, lower, upper, "symbolic"), form, reference, engine.deadline, options,
+                              split=engine.neuron_branching)
+        if result.status == "empty":
+            return "closed"
         if result.status != "optimal":
             engine.check_time()
             return "stuck"
@@ -234,8 +280,8 @@ def maximize(
         accept(engine, result.x, result.value)
         return "closed"
 
-    engine = BranchAndBound(network, Objective.of_rows(box, form, [0]), accept, leaf, deadline, QUERY_SETTINGS,
-                            threshold=-np.inf, moving=True, known=_known(network, box, bounds, deadline))
+    engine = BranchAndBound(network, Objective.of_rows(box, form, [0]), accept, leaf, deadline, settings,
+                            threshold=-np.inf, moving=True, known=_known(network, box, bounds, deadline), race=race)
     try:
         engine.falsify()
         outcome = engine.run()
@@ -325,6 +371,7 @@ def reach(
     samples: int = 1000,
     seed: int = 0,
     split_inputs: bool | None = None,
+    settings: Settings = QUERY_SETTINGS,
 ) -> ReachResult:
     """Is there an input in ``box`` where every condition holds? (``conditions``: texts or parsed.)
 
@@ -380,7 +427,7 @@ def reach(
 
     form = Affine.stack([c.expression for c in conditions])
     objective = Objective.of_rows(box, form, [0], [c.strict for c in conditions])
-    settings = replace(QUERY_SETTINGS, samples=samples, attack_starts=QUERY_SETTINGS.attack_starts if samples else 0)
+    settings = replace(settings, samples=samples, attack_starts=settings.attack_starts if samples else 0)
     engine = BranchAndBound(network, objective, accept, leaf, deadline, settings, np.random.default_rng(seed),
                             known=_known(network, box, bounds, deadline))
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -166,13 +167,16 @@ class HighsSolver:
             )
         self.highs = h
         self._deadline = NO_DEADLINE
+        self._cancelled = False
+        self._thread: threading.Thread | None = None
+        self._background: Solution | None = None
         if self.is_mip:
             # A long MILP asks between nodes whether to stop: Ctrl-C ends it within a fraction of a second.
             h.cbMipInterrupt += self._interrupt
         self.add_rows(model.matrix, model.row_lower, model.row_upper)
 
     def _interrupt(self, event) -> None:
-        if self._deadline.stopped:
+        if self._deadline.stopped or self._cancelled:
             event.interrupt()
 
     # ------------------------------------------------------------- changing
@@ -227,7 +231,43 @@ class HighsSolver:
             h.run()
         finally:
             self._deadline = NO_DEADLINE
-        seconds = time.perf_counter() - started
+        return self._solution(time.perf_counter() - started)
+
+    def start(self, deadline: Deadline = NO_DEADLINE) -> None:
+        """Begin :meth:`solve` in a background thread (HiGHS runs without the interpreter lock, so on a
+        spare core it runs beside numpy work); :meth:`finished`, :meth:`cancel` and :meth:`join` follow."""
+        self._background = None
+
+        def run() -> None:
+            try:
+                self._background = self.solve(deadline)
+            except Exception as error:  # handed to join(), in the caller's thread
+                self._background = error
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def finished(self) -> bool:
+        """Has the background solve ended?"""
+        return self._thread is not None and not self._thread.is_alive()
+
+    def cancel(self) -> None:
+        """Ask the background solve to stop at its next node (its outcome is then ``INTERRUPTED``/``FEASIBLE``)."""
+        self._cancelled = True
+
+    def join(self) -> Solution:
+        """Wait for the background solve and return its :class:`Solution`."""
+        if self._thread is None:
+            raise InternalError("join() without start()")
+        self._thread.join()
+        self._thread = None
+        self._cancelled = False
+        if isinstance(self._background, Exception):
+            raise self._background
+        return self._background
+
+    def _solution(self, seconds: float) -> Solution:
+        h = self.highs
         self.solves += 1
         info = h.getInfo()
         has_point = info.primal_solution_status == 2  # kSolutionStatusFeasible

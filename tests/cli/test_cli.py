@@ -218,6 +218,8 @@ def test_ctrl_c_stops_a_long_solve_with_the_answer_so_far(hard_model, command):
         o = answer["outputs"][0]
         assert o["status"] == "unknown" and o["max_bound"] is not None
     elif command == "fires":
-        assert answer["status"] == "unknown"
+        # a checked witness found before the stop already decides "fires"; the exact maximum stays open
+        assert answer["status"] in ("unknown", "fires") and answer["max"] is None
+        assert answer["status"] == "unknown" or answer["witness"] is not None
     else:
         assert answer["status"] == "unknown"
