@@ -60,6 +60,7 @@ class Settings:
     attack_starts: int = 256  # gradient-ascent starts
     attack_steps: int = 60
     batch: int = 1024  # sub-boxes split per numpy call (their 2048 halves are bounded at once)
+    neuron_batch: int = 128  # the same when neurons are split (a wide net's sub-problem weighs far more)
     leaf_unstable: int = 0  # a sub-box with at most this many unstable neurons goes to the leaf (0: none)
     # "trial" (bound both halves along every input, keep the best), "slope" (|linear bound
     # slope| x width), "widest", or "auto": trial for a single disjunct, slope for several
@@ -77,6 +78,7 @@ class Settings:
     round_starts: int = 5000
     round_steps: int = 200
     round_every: float = 20.0
+    round_share: float = 0.25  # a round lasts at most this fraction of the search's time so far
     optimality: float = OPTIMALITY_TOLERANCE  # a found value closes boxes whose bound exceeds it by at most this (relative)
     # "input" (halve the box), "neuron" (fix one unstable ReLU's phase in each child) or "auto": inputs
     # while at most `narrow` of them are free, neurons beyond (splitting 784 pixels cannot pay)
@@ -298,7 +300,6 @@ class BranchAndBound:
             raise ValueError(f"branching must be 'auto', 'input' or 'neuron', got {settings.branching!r}")
         free = int(np.count_nonzero(objective.box.widths > 0))
         self.neuron_branching = settings.branching == "neuron" or (settings.branching == "auto" and free > settings.narrow)
-        self.neuron_weights = None  # (row bounds, per-layer weights) of the last optimised bound, for the branching
 
     # -------------------------------------------------- clock and levels
     def check_time(self) -> None:
@@ -333,10 +334,11 @@ class BranchAndBound:
         """Each disjunct's margin at the points of a forward ``trace``: (n, J)."""
         return self.objective.per_disjunct(self.objective.row_values([trace.inputs, *trace.activations]))
 
-    def attack(self, starts: np.ndarray, lo: np.ndarray, hi: np.ndarray, steps: int) -> np.ndarray:
+    def attack(self, starts: np.ndarray, lo: np.ndarray, hi: np.ndarray, steps: int, until: float = np.inf) -> np.ndarray:
         """Projected gradient ascent on the best disjunct's margin, each start in its own box (lo, hi (n, d)).
 
-        Sign steps scaled by the box widths, shrinking geometrically; returns the best point of each start.
+        Sign steps scaled by the box widths, shrinking geometrically (and no step after the
+        ``time.perf_counter()`` value ``until``); returns the best point of each start.
         """
         objective = self.objective
         x = np.clip(starts, lo, hi)
@@ -345,6 +347,8 @@ class BranchAndBound:
         owner = objective.owner
         for step in range(steps):
             self.check_time()
+            if time.perf_counter() > until:
+                break
             trace = self.network.forward(x)
             row_values = objective.row_values([trace.inputs, *trace.activations])  # (n, K)
             per = objective.per_disjunct(row_values)
@@ -365,13 +369,15 @@ class BranchAndBound:
         return best_x
 
     def falsify(self, samples: int | None = None, starts: int | None = None, steps: int | None = None,
-                open_boxes: Boxes | None = None) -> None:
+                open_boxes: Boxes | None = None, seconds: float = np.inf) -> None:
         """Samples, then gradient ascent from the best samples and fresh random points.
 
         The counts default to the settings' first, cheap round; later rounds pass larger ones,
         and the sub-boxes still open: half the samples are then drawn in those with the highest
-        upper bounds, where a point is likeliest.
+        upper bounds, where a point is likeliest. The round ends after ``seconds`` (a large net's
+        round would otherwise eat the time its bounds need).
         """
+        until = time.perf_counter() + seconds
         box = self.objective.box
         s = self.settings
         samples = s.samples if samples is None else samples
@@ -384,24 +390,33 @@ class BranchAndBound:
             pick = self.rng.choice(top, size=samples // 2)
             inside = open_boxes.lo[pick] + self.rng.random((pick.size, box.dim)) * (open_boxes.hi[pick] - open_boxes.lo[pick])
             points = np.vstack([corners, box.sample(samples - pick.size, self.rng), inside])
-        margins = np.concatenate([self.try_points(chunk) for chunk in np.array_split(points, max(1, points.shape[0] // 10000))])
+        margins = []
+        for chunk in np.array_split(points, max(1, points.shape[0] // 10000)):
+            if margins and time.perf_counter() > until:
+                break
+            margins.append(self.try_points(chunk))
+        margins = np.concatenate(margins)
+        points = points[: margins.size]
         self.check_time()
-        if starts <= 0 or steps <= 0:
+        if starts <= 0 or steps <= 0 or time.perf_counter() > until:
             return
         order = np.argsort(-margins)
         half = starts // 2
         begin = np.vstack([points[order[:half]], box.sample(starts - half, self.rng)])
         n = begin.shape[0]
-        self.attack(begin, np.broadcast_to(box.lower, (n, box.dim)), np.broadcast_to(box.upper, (n, box.dim)), steps)
+        self.attack(begin, np.broadcast_to(box.lower, (n, box.dim)), np.broadcast_to(box.upper, (n, box.dim)), steps, until)
 
     # -------------------------------------------------- bounds
-    def margin_upper(self, lo, hi, lowers, uppers, relaxations) -> tuple[np.ndarray, np.ndarray]:
-        """Upper bounds of each disjunct's margin over each box (n, J) and the slopes on x of the bounds (n, J, d).
+    def margin_upper(self, lo, hi, lowers, uppers, relaxations) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+        """Upper bounds of each disjunct's margin over each box (n, J), the slopes on x of the bounds (n, J, d),
+        and, when neurons are split, the rows' bounds (n, K) with each layer's neuron weights in them
+        (:meth:`~milp.bounds.propagate.BatchBounder.optimised_upper`), for :meth:`branching_neurons`.
 
         The rows are back-substituted twice: with CROWN's adaptive lower ReLU slopes, and with
         lower slope 0 for every unstable neuron (any slope in [0, 1] is sound). Neither is better
         everywhere — near the optimum of the margin the second is often much tighter — so each
-        box keeps the smaller bound.
+        box keeps the smaller bound. When neurons are split, a third bound tunes the slopes and
+        the splits' multipliers to each row (:attr:`Settings.optimise_steps`).
         """
         best, slopes = None, None
         for lower_slope in (None, 0.0):
@@ -413,24 +428,24 @@ class BranchAndBound:
             else:
                 # the split follows the adaptive bound's slope: that of lower slope 0 is a worse guide
                 best = np.minimum(per, best)
-        self.neuron_weights = None
-        steps = self.settings.optimise_steps
+        weights = None
         if self.neuron_branching:
-            row_upper, on_x, weights = self.bounder.optimised_upper(self.objective.form, lo, hi, lowers, uppers, relaxations, steps)
+            row_upper, on_x, layers = self.bounder.optimised_upper(self.objective.form, lo, hi, lowers, uppers, relaxations,
+                                                                   self.settings.optimise_steps)
             best = np.minimum(best, self.objective.combined_upper(row_upper, on_x, lo, hi)[0])
-            self.neuron_weights = (row_upper, weights)
-        return best, slopes
+            weights = (row_upper, layers)
+        return best, slopes, weights
 
-    def branching_neurons(self, per: np.ndarray, lowers: list, uppers: list, relaxations: list) -> np.ndarray:
+    def branching_neurons(self, per: np.ndarray, weights: tuple, lowers: list, uppers: list, relaxations: list) -> np.ndarray:
         """The neuron to split in each box (n,), -1 where none is unstable: the largest estimated gain
         (BaBSR's idea), the relaxation's slack times the neuron's weight in the bound of the best open
         disjunct's tightest row.
 
         A neuron with a positive weight uses the upper relaxation, whose slack is its offset
         ``-u l / (u - l)``; with a negative weight, the lower one, whose slack reaches ``min(u, -l)``
-        (half of it is counted: it is reached only at one end).
+        (half of it is counted: it is reached only at one end). ``weights`` are :meth:`margin_upper`'s.
         """
-        row_upper, weights = self.neuron_weights
+        row_upper, weights = weights
         n = per.shape[0]
         owner = self.objective.owner
         best_disjunct = np.argmax(per, axis=1)
@@ -452,7 +467,7 @@ class BranchAndBound:
         """Bound each box; returns the boxes where some disjunct stays open, with their bounds."""
         self.counters.subproblems += boxes.count
         lowers, uppers, relaxations = self.bounder.neuron_bounds(boxes.lo, boxes.hi, boxes.lower, boxes.upper)
-        per, slopes = self.margin_upper(boxes.lo, boxes.hi, lowers, uppers, relaxations)
+        per, slopes, weights = self.margin_upper(boxes.lo, boxes.hi, lowers, uppers, relaxations)
         # a split whose side the bounds exclude (lower > upper somewhere): no point of the box is on it
         empty = np.zeros(boxes.count, dtype=bool)
         for lower, upper in zip(lowers, uppers):
@@ -469,7 +484,7 @@ class BranchAndBound:
         lower = np.concatenate(lowers, axis=1) if lowers else np.zeros((boxes.count, 0))
         upper = np.concatenate(uppers, axis=1) if uppers else np.zeros((boxes.count, 0))
         if self.neuron_branching:
-            neuron = self.branching_neurons(per, lowers, uppers, relaxations)[alive]
+            neuron = self.branching_neurons(per, weights, lowers, uppers, relaxations)[alive]
         else:
             neuron = np.full(alive.size, -1)
         return Boxes(
@@ -517,9 +532,11 @@ class BranchAndBound:
                 if rounds and time.perf_counter() - started >= rounds[0]:
                     # undecided for a while: a larger falsification round; after the listed
                     # times, one every `round_every` seconds
-                    rounds = rounds[1:] or [time.perf_counter() - started + s.round_every]
-                    self.falsify(s.round_samples, s.round_starts, s.round_steps, Boxes.concatenate(stack) if stack else None)
-                boxes = self.refilter(Boxes.pop(stack, s.batch))
+                    elapsed = time.perf_counter() - started
+                    rounds = rounds[1:] or [elapsed + s.round_every]
+                    self.falsify(s.round_samples, s.round_starts, s.round_steps, Boxes.concatenate(stack) if stack else None,
+                                 s.round_share * elapsed)
+                boxes = self.refilter(Boxes.pop(stack, s.neuron_batch if self.neuron_branching else s.batch))
                 if boxes.count == 0:
                     continue
                 # leaves: too small to split, or few unstable neurons -> the caller's exact leaf
