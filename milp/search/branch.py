@@ -391,9 +391,10 @@ class BranchAndBound:
             inside = open_boxes.lo[pick] + self.rng.random((pick.size, box.dim)) * (open_boxes.hi[pick] - open_boxes.lo[pick])
             points = np.vstack([corners, box.sample(samples - pick.size, self.rng), inside])
         margins = []
-        for chunk in np.array_split(points, max(1, points.shape[0] // 10000)):
+        for chunk in np.array_split(points, max(1, points.shape[0] // 2000)):  # small chunks: the deadline is checked between them
             if margins and time.perf_counter() > until:
                 break
+            self.check_time()
             margins.append(self.try_points(chunk))
         margins = np.concatenate(margins)
         points = points[: margins.size]
