@@ -284,7 +284,8 @@ class BatchBounder:
             sign = np.where((lk == 0) & (uk > 0), 1.0, np.where(uk == 0, -1.0, 0.0))
             signs.append(sign[:, None, :] if np.any(sign) else None)
             beta.append(np.zeros((n, rows, kept.size)) if np.any(sign) else None)
-        moments = [[np.zeros_like(p), np.zeros_like(p)] if p is not None else None for p in alpha + beta]
+        alpha_moments = [[np.zeros_like(a), np.zeros_like(a)] for a in alpha]
+        beta_moments = [None if b is None else [np.zeros_like(b), np.zeros_like(b)] for b in beta]
         best = np.full((n, rows), np.inf)
         best_x = np.zeros((n, rows, self.dim))
         weights = [np.zeros((n, rows, relax[3].size)) for relax in relaxations]
@@ -300,13 +301,12 @@ class BatchBounder:
                 weights[source - 1] = np.where(better[:, :, None], c, weights[source - 1])
             if step == steps:
                 break
-            gradients = self._gradients(met, on_x, lo, hi, relaxations, alpha)
-            for index, (layer, gz, c) in enumerate(gradients):
+            for layer, gz, c in self._gradients(met, on_x, lo, hi, relaxations, alpha):
                 g_alpha = np.where(unstable[layer], gz * np.minimum(c, 0.0), 0.0)
-                alpha[layer] = np.clip(alpha[layer] - _adam(moments[layer], g_alpha, step, rates[0]), 0.0, 1.0)
+                alpha[layer] = np.clip(alpha[layer] - _adam(alpha_moments[layer], g_alpha, step, rates[0]), 0.0, 1.0)
                 if beta[layer] is not None:
                     g_beta = gz * signs[layer]
-                    beta[layer] = np.maximum(beta[layer] - _adam(moments[len(alpha) + layer], g_beta, step, rates[1]), 0.0)
+                    beta[layer] = np.maximum(beta[layer] - _adam(beta_moments[layer], g_beta, step, rates[1]), 0.0)
         return best, best_x, weights
 
     def _gradients(self, met: list, on_x: np.ndarray, lo, hi, relaxations: list, slopes: list) -> list:

@@ -560,24 +560,7 @@ class BranchAndBound:
                 boxes = boxes.take(np.flatnonzero(~leaf))
                 if boxes.count == 0:
                     continue
-                if self.neuron_branching:
-                    children = self.bound(boxes.phases())
-                    if children.count:
-                        self.try_boxes(children)
-                        stack.append(self.refilter(children))
-                    continue
-                # an input may be split when it is not much narrower (relative to the root box) than the widest
-                relative = np.where(free, (boxes.hi - boxes.lo) / root_width, 0.0)
-                eligible = relative >= relative.max(axis=1, keepdims=True) * 0.5**s.spread
-                split = s.split if s.split != "auto" else ("trial" if self.objective.disjuncts == 1 else "slope")
-                if split == "trial":
-                    children = self.split_by_trial(boxes, eligible, relative)
-                else:
-                    if split == "widest":
-                        score = np.where(eligible, relative, -1.0)
-                    else:
-                        score = np.where(eligible, np.abs(boxes.slope) * (boxes.hi - boxes.lo) + 1e-12 * relative, -1.0)
-                    children = self.bound(boxes.halves(np.argmax(score, axis=1)))
+                children = self.bound(boxes.phases()) if self.neuron_branching else self.halve(boxes, free, root_width)
                 if children.count:
                     self.try_boxes(children)
                     stack.append(self.refilter(children))
@@ -587,6 +570,21 @@ class BranchAndBound:
                 self.open_upper = np.inf  # stopped before the first bound
             raise
         return "stuck" if stuck else "closed"
+
+    def halve(self, boxes: Boxes, free: np.ndarray, root_width: np.ndarray) -> Boxes:
+        """Each box halved along one input (:attr:`Settings.split`), the halves bounded."""
+        s = self.settings
+        # an input may be split when it is not much narrower (relative to the root box) than the widest
+        relative = np.where(free, (boxes.hi - boxes.lo) / root_width, 0.0)
+        eligible = relative >= relative.max(axis=1, keepdims=True) * 0.5**s.spread
+        split = s.split if s.split != "auto" else ("trial" if self.objective.disjuncts == 1 else "slope")
+        if split == "trial":
+            return self.split_by_trial(boxes, eligible, relative)
+        if split == "widest":
+            score = np.where(eligible, relative, -1.0)
+        else:
+            score = np.where(eligible, np.abs(boxes.slope) * (boxes.hi - boxes.lo) + 1e-12 * relative, -1.0)
+        return self.bound(boxes.halves(np.argmax(score, axis=1)))
 
     def split_by_trial(self, boxes: Boxes, eligible: np.ndarray, relative: np.ndarray) -> Boxes:
         """Halve each box along the eligible input (n, d) whose halves have the lowest larger upper bound."""

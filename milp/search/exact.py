@@ -121,10 +121,9 @@ class MaximumArm:
         """Stop the arm without waiting for it (HiGHS stops at its next node; the thread then ends)."""
         self.solver.cancel()
 
-    def result(self, cancel: bool) -> Maximum:
-        """The arm's outcome (after asking it to stop, with ``cancel``): a checked :class:`Maximum`."""
-        if cancel:
-            self.solver.cancel()
+    def result(self) -> Maximum:
+        """Stop the arm (if it still runs) and return its outcome: a checked :class:`Maximum`."""
+        self.solver.cancel()
         return _maximum_of(self.network, self.box, self.model, self.solver.join(), self.form, self.reference)
 
 

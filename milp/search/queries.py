@@ -159,8 +159,8 @@ class RangeResult:
 
 
 # ------------------------------------------------------------------ maximisation
-# Inputs up to this many dimensions are split (branch and bound over sub-boxes); wider
-# inputs go to one MILP over the whole box, where splitting cannot pay.
+# reach: inputs up to this many dimensions are searched by the branch and bound; wider inputs go
+# to one MILP over the whole box (maximize splits their neurons instead, see Settings.narrow).
 SPLIT_INPUT_LIMIT = 8
 # Seconds of branch and bound after which the whole-box MILP starts beside it (see maximize).
 PORTFOLIO_DELAY = 0.3
@@ -216,8 +216,9 @@ def maximize(
     :mod:`milp.search.branch` (splitting inputs when they are few, neurons otherwise, with exact
     MILPs on small sub-problems), and the whole-box big-M MILP in a background thread
     (``portfolio=False``: the branch and bound alone). ``split_inputs=False`` asks for the MILP
-    alone; ``settings`` are the branch and bound's. ``solver`` names a Pyomo solver (e.g. ``"highs"``, ``"gurobi"``): the whole big-M MILP
-    is then solved through Pyomo instead, and its point is re-checked like any other.
+    alone; ``settings`` are the branch and bound's. ``solver`` names a Pyomo solver (e.g.
+    ``"highs"``, ``"gurobi"``): the whole big-M MILP is then solved through Pyomo instead, and its
+    point is re-checked like any other.
     """
     if solver is not None:
         return _pyomo_maximum(network, box, form, bounds, solver, reference, deadline)
@@ -240,7 +241,7 @@ def maximize(
         if found.status == "optimal":
             arms[0].abandon()  # the proof is in: stop the other arm, without waiting for its next node
             return replace(found, milp_calls=found.milp_calls + 1)
-        return _better(found, arms[0].result(cancel=not arms[0].finished()))
+        return _better(found, arms[0].result())
     return _branch_maximum(network, box, form, bounds, options, deadline, reference, settings)
 
 

@@ -169,7 +169,7 @@ class HighsSolver:
         self._deadline = NO_DEADLINE
         self._cancelled = False
         self._thread: threading.Thread | None = None
-        self._background: Solution | None = None
+        self._background: Solution | Exception | None = None  # the background solve's outcome
         if self.is_mip:
             # A long MILP asks between nodes whether to stop: Ctrl-C ends it within a fraction of a second.
             h.cbMipInterrupt += self._interrupt
