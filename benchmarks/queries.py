@@ -1,18 +1,22 @@
-"""The query ladder: exact maxima and minima of this project's portfolio against the plain big-M MILP.
+"""The query ladder: exact maxima and minima of this project's portfolio against the plain big-M MILP and peers.
 
 For each rung (a network shape and an input set) and each of several random seeds (weights and
-biases drawn from N(0, 1) / sqrt(fan_in)), prints the seconds to prove max y[0] and min y[0] (and,
-with --fires, the maximum of a last-layer neuron), by
+biases drawn from N(0, 1) / sqrt(fan_in)), three questions: max y[0], min y[0], and ``fires`` for
+neuron 0 of the last ReLU layer (its exact maximum pre-activation). Each is answered by
 
-* ours: :func:`milp.search.queries.maximize` (branch and bound with optimised bounds, and the
-  whole-box MILP beside it after a moment);
+* ours: :func:`milp.search.queries.maximize` / :func:`~milp.search.queries.fires` (branch and bound
+  with optimised bounds, and the whole-box MILP beside it after a moment);
 * plain: the big-M MILP with interval bounds, solved by HiGHS in the same process;
+* peers, when installed (``pip install -e .[bench]``; see ``benchmarks/peers/ladder.py``): OMLT's
+  big-M formulation through Pyomo and HiGHS, the big-M model in gurobipy (size-limited licence),
+  and Marabou's two decision queries that confirm the optimum (unsat just above, sat just below).
 
-with both optima, their ratio, and each rung's worst seed. A run at its limit is shown as
-'>= limit' (so its ratio is a bound). The last line is the peak resident memory.
+Each line shows the seconds of each solver ('>= ' at its limit), plain/ours, and whether the proved
+optima are identical. The summary gives each rung's worst seed per question and solver; the last
+line is the peak resident memory.
 
     python benchmarks/queries.py                       # every rung, 5 seeds, 120 s per solve
-    python benchmarks/queries.py --only 2-16 --seeds 10 --limit 30
+    python benchmarks/queries.py --only 2-16 --seeds 10 --limit 30 --peers gurobi
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from milp.core.deadline import Deadline  # noqa: E402
 from milp.core.network import Affine  # noqa: E402
 from milp.core.options import SolverOptions  # noqa: E402
 from milp.search.exact import milp_maximum  # noqa: E402
-from milp.search.queries import maximize  # noqa: E402
+from milp.search.queries import fires, maximize  # noqa: E402
 
 
 def random_mlp(sizes, seed: int) -> Network:
@@ -69,38 +73,100 @@ def timed(f):
     return value, time.perf_counter() - started
 
 
+def questions(net: Network, sizes):
+    """(name, network, objective form, peer layers, peer objective c) of each question on one net:
+    max y0, min y0, and fires (the maximum pre-activation of neuron 0 of the last ReLU layer)."""
+    layers = [(term[0][1], layer.bias) for layer in (*net.relu_layers, net.output) for term in (layer.terms,)]
+    last = len(net.relu_layers) - 1
+    y0 = value_form(net, "y", 0)
+    unit = np.eye(sizes[-1])[0]
+    truncated = Network(net.input_dim, net.relu_layers[:last], value_form(net, f"z{last}", 0))
+    yield "max y0", net, y0, layers, unit
+    yield "min y0", net, negated(y0), layers, -unit
+    yield f"fires z{last}[0]", truncated, truncated.output, layers[:last + 1], np.eye(sizes[-2])[0]
+
+
+def peer_runs(names, layers, lo, hi, c, proved, limit, skipped):
+    """Each requested peer on one question: [(name, PeerResult)], noting missing peers once in ``skipped``."""
+    from ladder import PeerMissing, gurobi_maximum, marabou_decide, omlt_maximum
+
+    runs = []
+    for name in names:
+        if name in skipped:
+            continue
+        try:
+            if name == "marabou":
+                if proved is None:
+                    continue  # Marabou decides; without a proved optimum there is nothing to confirm
+                runs.append((name, marabou_decide(layers, lo, hi, c, proved, limit)))
+            else:
+                runs.append((name, (omlt_maximum if name == "omlt" else gurobi_maximum)(layers, lo, hi, c, limit)))
+        except PeerMissing as missing:
+            skipped[name] = str(missing)
+            print(f"  skipping {name}: {missing}", flush=True)
+    return runs
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=float, default=120.0, help="seconds per solve, ours and plain (default 120)")
+    parser.add_argument("--peer-limit", type=float, default=None, help="seconds per peer solve (default: --limit)")
     parser.add_argument("--seeds", type=int, default=5, help="random networks per rung (default 5)")
     parser.add_argument("--only", default=None, help="only rungs whose name contains this text")
+    parser.add_argument("--peers", default="omlt,gurobi,marabou", help="comma-separated peers to run beside ours, or 'none' (default omlt,gurobi,marabou)")
     args = parser.parse_args(argv)
+    names = [] if args.peers == "none" else [p for p in args.peers.split(",") if p]
+    unknown = sorted(set(names) - {"omlt", "gurobi", "marabou"})
+    if unknown:
+        parser.error(f"unknown peer(s) {', '.join(unknown)}: choose from omlt, gurobi, marabou")
+    peer_limit = args.peer_limit if args.peer_limit is not None else args.limit
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+    skipped: dict[str, str] = {}
     summary = []
     for name, sizes, make_box in rungs():
         if args.only and args.only not in name:
             continue
         print(f"\n== {name}", flush=True)
-        worst = {"max": (0.0, None), "min": (0.0, None)}
+        worst: dict[tuple[str, str], tuple] = {}
         for seed in range(args.seeds):
             net, box = random_mlp(sizes, seed), make_box(seed)
-            y0 = value_form(net, "y", 0)
-            for side, form in (("max", y0), ("min", negated(y0))):
-                sign = 1.0 if side == "max" else -1.0
-                ours, seconds = timed(lambda: maximize(net, box, form, deadline=Deadline.after(args.limit)))
-                plain, plain_seconds = timed(lambda: milp_maximum(net, box, interval_bounds(net, box), form, None, Deadline.after(args.limit), SolverOptions()))
-                done, plain_done = ours.status == "optimal", plain.status == "optimal"
-                same = done and plain_done and abs(ours.value - plain.value) <= 1e-6 * (1 + abs(ours.value))
-                value = f"{sign * ours.value:.9g}" if done else f"unknown, bound {sign * ours.upper_bound:.6g}" if ours.upper_bound is not None else "unknown"
-                ratio = plain_seconds / seconds
-                agree = "identical" if same else "plain capped" if done and not plain_done else "ours capped" if plain_done and not done else "both capped" if not done else "DIFFER"
-                print(f"  seed {seed} {side} y0 = {value:30s} ours {'>= ' if not done else '   '}{seconds:7.2f} s   "
-                      f"plain {'>= ' if not plain_done else '   '}{plain_seconds:7.2f} s   plain/ours {ratio:7.1f}   optima {agree}", flush=True)
-                if seconds >= worst[side][0]:
-                    worst[side] = (seconds, seed, done, ratio)
-        for side in ("max", "min"):
-            seconds, seed, done, ratio = worst[side]
-            summary.append(f"  {name:28s} {side}: worst seed {seed}: {'>= ' if not done else ''}{seconds:.2f} s (plain/ours {ratio:.1f})")
-    print("\nworst seed per rung:")
+            for question, sub, form, layers, c in questions(net, sizes):
+                if question.startswith("fires"):
+                    found, seconds = timed(lambda: fires(net, box, len(net.relu_layers) - 1, 0, time_limit=args.limit))
+                    done, value, bound = found.status != "unknown" and found.maximum is not None, found.maximum, found.upper_bound
+                else:
+                    found, seconds = timed(lambda: maximize(sub, box, form, deadline=Deadline.after(args.limit)))
+                    done, value, bound = found.status == "optimal", found.value, found.upper_bound
+                plain, plain_seconds = timed(lambda: milp_maximum(sub, box, interval_bounds(sub, box), form, None, Deadline.after(args.limit), SolverOptions()))
+                plain_done = plain.status == "optimal"
+                proved = value if done else plain.value if plain_done else None
+                sign = -1.0 if question.startswith("min") else 1.0
+                shown = f"{sign * value:.9g}" if done else f"unknown, bound {sign * bound:.6g}" if bound is not None else "unknown"
+                optima = [("ours", value)] if done else []
+                optima += [("plain", plain.value)] if plain_done else []
+                cells = [f"ours {'>= ' if not done else '   '}{seconds:7.2f} s", f"plain {'>= ' if not plain_done else '   '}{plain_seconds:7.2f} s ({plain_seconds / seconds:5.1f}x)"]
+                times = {"ours": (seconds, done), "plain": (plain_seconds, plain_done)}
+                for peer, result in peer_runs(names, layers, box.lower, box.upper, c, proved, peer_limit, skipped):
+                    finished = result.status in ("optimal", "agrees")
+                    times[peer] = (result.seconds, finished)
+                    if result.status == "optimal":
+                        optima.append((peer, result.value))
+                    note = "" if finished else f" [{result.status}{': ' + result.detail if result.detail else ''}]"
+                    cells.append(f"{peer} {'>= ' if not finished else '   '}{result.seconds:7.2f} s{note}")
+                    if result.status == "disagrees":
+                        optima.append((peer, float("nan")))
+                spread = [v for _, v in optima]
+                agree = ("identical" if len(spread) > 1 else "one proof" if spread else "none proved") if all(
+                    abs(v - spread[0]) <= 1e-6 * (1 + abs(spread[0])) for v in spread) else "DIFFER: " + ", ".join(f"{n} {v:.9g}" for n, v in optima)
+                print(f"  seed {seed} {question:12s} = {shown:26s} " + "  ".join(cells) + f"   optima {agree}", flush=True)
+                for solver, (spent, finished) in times.items():
+                    key = (question, solver)
+                    if key not in worst or spent >= worst[key][0]:
+                        worst[key] = (spent, seed, finished, plain_seconds / seconds if solver == "ours" else None)
+        for (question, solver), (spent, seed, finished, ratio) in worst.items():
+            extra = f" (plain/ours {ratio:.1f}x)" if ratio is not None else ""
+            summary.append(f"  {name:28s} {question:12s} {solver:8s} worst seed {seed}: {'>= ' if not finished else ''}{spent:.2f} s{extra}")
+    print("\nworst seed per rung, question and solver:")
     print("\n".join(summary))
     print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0
