@@ -165,12 +165,15 @@ SPLIT_INPUT_LIMIT = 8
 # Seconds of branch and bound after which the whole-box MILP starts beside it (see maximize).
 PORTFOLIO_DELAY = 0.3
 # A sub-box with at most this many unstable neurons is closed by one exact MILP (measured on the
-# 2-16-16-16-1 and 5-50x6-5 rungs of benchmarks/queries.py: 4 beats 0, 2, 6 and 12 over 10 seeds).
-LEAF_UNSTABLE = 4
+# 2-16-16-16-1 rung of benchmarks/queries.py, max and min over 10 seeds, best of 3 runs: with
+# slope splits, 3 gives 1.16 s in all and 0.17 s at worst, 2 gives 1.44/0.15, 4 gives 1.37/0.28).
+LEAF_UNSTABLE = 3
 # The branch and bound's constants for queries: a light first falsification (the small nets of
-# queries are decided by bounds and MILP leaves long before a long attack pays) and MILP leaves.
+# queries are decided by bounds and MILP leaves long before a long attack pays), MILP leaves, and
+# input splits by slope x width (with MILP leaves, trial splits' extra bounds cost more than they
+# save: 1.64 s against 1.16 s over the rung above).
 QUERY_SETTINGS = Settings(samples=200, attack_starts=16, attack_steps=20, leaf_unstable=LEAF_UNSTABLE,
-                          local_attack=4, local_steps=4, rounds_after=())
+                          local_attack=4, local_steps=4, rounds_after=(), split="slope")
 
 
 def _prepare(network: Network, box: Box, bounds: Bounds | str, deadline: Deadline) -> Bounds:
