@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Callable
 
 import numpy as np
@@ -88,6 +88,10 @@ class Settings:
     # slopes, multipliers of the split neurons; 0: CROWN's slopes only). Measured on mnist_fc 256x2 at
     # 30 s: 8 steps decide 4 of the 6 instances that CROWN's slopes leave open.
     optimise_steps: int = 8
+    # neuron branching: steps of the same on every layer's unstable neurons at the root (alpha-CROWN's
+    # intermediate bounds), which every sub-problem then keeps (0: CROWN's at the root, recomputed in
+    # every sub-problem). A sub-problem's splits then act on its bound through their multipliers.
+    root_steps: int = 20
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,8 @@ class BranchAndBound:
             raise ValueError(f"branching must be 'auto', 'input' or 'neuron', got {settings.branching!r}")
         free = int(np.count_nonzero(objective.box.widths > 0))
         self.neuron_branching = settings.branching == "neuron" or (settings.branching == "auto" and free > settings.narrow)
+        # sub-problems keep the root's optimised intermediate bounds instead of recomputing CROWN's
+        self.keeps_bounds = self.neuron_branching and settings.root_steps > 0
 
     # -------------------------------------------------- clock and levels
     def check_time(self) -> None:
@@ -383,32 +389,38 @@ class BranchAndBound:
         samples = s.samples if samples is None else samples
         starts = s.attack_starts if starts is None else starts
         steps = s.attack_steps if steps is None else steps
-        corners = np.vstack([box.center, box.lower, box.upper])
-        points = np.vstack([corners, box.sample(samples, self.rng)])
+        top = None
         if open_boxes is not None and open_boxes.count:
             top = np.argsort(-open_boxes.score)[: max(1, samples // 20)]
-            pick = self.rng.choice(top, size=samples // 2)
-            inside = open_boxes.lo[pick] + self.rng.random((pick.size, box.dim)) * (open_boxes.hi[pick] - open_boxes.lo[pick])
-            points = np.vstack([corners, box.sample(samples - pick.size, self.rng), inside])
-        margins = []
-        for chunk in np.array_split(points, max(1, points.shape[0] // 2000)):  # small chunks: the deadline is checked between them
-            if margins and time.perf_counter() > until:
+        half = starts // 2
+        # the best `half` points so far start the attack; the corners are tried first
+        best = np.vstack([box.center, box.lower, box.upper])
+        best_margins = self.try_points(best)
+        # drawn and tried 2,000 at a time: the deadline and the round's time are checked between chunks
+        # (50,000 points of 784 inputs take seconds to draw and evaluate)
+        for first in range(0, samples, 2000):
+            if time.perf_counter() > until:
                 break
             self.check_time()
-            margins.append(self.try_points(chunk))
-        margins = np.concatenate(margins)
-        points = points[: margins.size]
+            size = min(2000, samples - first)
+            if top is None:
+                chunk = box.sample(size, self.rng)
+            else:  # half of them in the open sub-boxes with the highest bounds
+                pick = self.rng.choice(top, size=size // 2)
+                inside = open_boxes.lo[pick] + self.rng.random((pick.size, box.dim)) * (open_boxes.hi[pick] - open_boxes.lo[pick])
+                chunk = np.vstack([box.sample(size - pick.size, self.rng), inside])
+            margins = np.concatenate([best_margins, self.try_points(chunk)])
+            keep = np.argsort(-margins)[:half]
+            best, best_margins = np.vstack([best, chunk])[keep], margins[keep]
         self.check_time()
         if starts <= 0 or steps <= 0 or time.perf_counter() > until:
             return
-        order = np.argsort(-margins)
-        half = starts // 2
-        begin = np.vstack([points[order[:half]], box.sample(starts - half, self.rng)])
+        begin = np.vstack([best[:half], box.sample(starts - min(half, best.shape[0]), self.rng)])
         n = begin.shape[0]
         self.attack(begin, np.broadcast_to(box.lower, (n, box.dim)), np.broadcast_to(box.upper, (n, box.dim)), steps, until)
 
     # -------------------------------------------------- bounds
-    def margin_upper(self, lo, hi, lowers, uppers, relaxations) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+    def margin_upper(self, lo, hi, lowers, uppers, relaxations, open_: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, tuple | None]:
         """Upper bounds of each disjunct's margin over each box (n, J), the slopes on x of the bounds (n, J, d),
         and, when neurons are split, the rows' bounds (n, K) with each layer's neuron weights in them
         (:meth:`~milp.bounds.propagate.BatchBounder.optimised_upper`), for :meth:`branching_neurons`.
@@ -417,7 +429,8 @@ class BranchAndBound:
         lower slope 0 for every unstable neuron (any slope in [0, 1] is sound). Neither is better
         everywhere — near the optimum of the margin the second is often much tighter — so each
         box keeps the smaller bound. When neurons are split, a third bound tunes the slopes and
-        the splits' multipliers to each row (:attr:`Settings.optimise_steps`).
+        the splits' multipliers to each row (:attr:`Settings.optimise_steps`) of the disjuncts
+        ``open_`` (n, J) that the first two leave open.
         """
         best, slopes = None, None
         for lower_slope in (None, 0.0):
@@ -431,9 +444,25 @@ class BranchAndBound:
                 best = np.minimum(per, best)
         weights = None
         if self.neuron_branching:
-            row_upper, on_x, layers = self.bounder.optimised_upper(self.objective.form, lo, hi, lowers, uppers, relaxations,
-                                                                   self.settings.optimise_steps)
+            # only the rows of disjuncts that CROWN's bounds leave open are tuned (padded to the batch's most)
+            owner, n = self.objective.owner, lo.shape[0]
+            on_x = np.array(on_x)  # writable: the tuned rows' linear functions go in
+            live = (np.ones_like(best, dtype=bool) if open_ is None else open_) & ~self.closes(best)
+            live = live[:, owner]
+            k = max(1, int(live.sum(axis=1).max()))
+            picked = np.argsort(~live, axis=1, kind="stable")[:, :k]  # (n, k)
+            tuned, tuned_x, tuned_layers = self.bounder.optimised_upper(self.objective.form, lo, hi, lowers, uppers, relaxations,
+                                                                         self.settings.optimise_steps, rows=picked)
+            # a row's bound and its linear function travel together (the combinations need both)
+            better = tuned < np.take_along_axis(row_upper, picked, 1)
+            np.put_along_axis(row_upper, picked, np.where(better, tuned, np.take_along_axis(row_upper, picked, 1)), 1)
+            np.put_along_axis(on_x, picked[:, :, None], np.where(better[:, :, None], tuned_x, np.take_along_axis(on_x, picked[:, :, None], 1)), 1)
             best = np.minimum(best, self.objective.combined_upper(row_upper, on_x, lo, hi)[0])
+            layers = []
+            for c in tuned_layers:
+                full = np.zeros((n, row_upper.shape[1], c.shape[2]))
+                np.put_along_axis(full, picked[:, :, None], c, 1)
+                layers.append(full)
             weights = (row_upper, layers)
         return best, slopes, weights
 
@@ -467,8 +496,8 @@ class BranchAndBound:
     def bound(self, boxes: Boxes) -> Boxes:
         """Bound each box; returns the boxes where some disjunct stays open, with their bounds."""
         self.counters.subproblems += boxes.count
-        lowers, uppers, relaxations = self.bounder.neuron_bounds(boxes.lo, boxes.hi, boxes.lower, boxes.upper)
-        per, slopes, weights = self.margin_upper(boxes.lo, boxes.hi, lowers, uppers, relaxations)
+        lowers, uppers, relaxations = self.bounder.neuron_bounds(boxes.lo, boxes.hi, boxes.lower, boxes.upper, not self.keeps_bounds)
+        per, slopes, weights = self.margin_upper(boxes.lo, boxes.hi, lowers, uppers, relaxations, boxes.open)
         # a split whose side the bounds exclude (lower > upper somewhere): no point of the box is on it
         empty = np.zeros(boxes.count, dtype=bool)
         for lower, upper in zip(lowers, uppers):
@@ -524,6 +553,9 @@ class BranchAndBound:
         )
         stack: list[Boxes] = []
         try:
+            if self.keeps_bounds:
+                lowers, uppers, _ = self.bounder.optimised_neuron_bounds(root.lo, root.hi, known_lower, known_upper, s.root_steps)
+                root = replace(root, lower=np.concatenate(lowers, axis=1), upper=np.concatenate(uppers, axis=1))
             stack.append(self.bound(root))
             stuck = 0
             started = time.perf_counter()
