@@ -151,7 +151,11 @@ def main(argv=None) -> int:
                     times[peer] = (result.seconds, finished)
                     if result.status == "optimal":
                         optima.append((peer, result.value))
-                    note = "" if finished else f" [{result.status}{': ' + result.detail if result.detail else ''}]"
+                    detail = result.detail
+                    if result.upper is not None:  # the peer's proved interval, in the question's own sign
+                        ends = sorted(sign * v for v in (result.lower, result.upper) if v is not None)
+                        detail = ("range " if len(ends) == 2 else "bound ") + ", ".join(f"{v:.6g}" for v in ends)
+                    note = "" if finished else f" [{result.status}{': ' + detail if detail else ''}]"
                     cells.append(f"{peer} {'>= ' if not finished else '   '}{result.seconds:7.2f} s{note}")
                     if result.status == "disagrees":
                         optima.append((peer, float("nan")))

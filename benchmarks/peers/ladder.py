@@ -32,12 +32,15 @@ class PeerMissing(Exception):
 
 @dataclass(frozen=True)
 class PeerResult:
-    """``status``: "optimal", "limit", "too large" (licence), or for Marabou "agrees"/"disagrees"/"limit"."""
+    """``status``: "optimal", "limit", "too large" (licence), or for Marabou "agrees"/"disagrees"/"limit";
+    ``lower``/``upper``: the best point's value and the proved bound of ``c . f(x)`` at a limit."""
 
     status: str
     value: float | None
     seconds: float
     detail: str = ""
+    lower: float | None = None
+    upper: float | None = None
 
 
 def interval_bounds(layers, lo, hi):
@@ -126,8 +129,9 @@ def gurobi_maximum(layers, lo, hi, c, limit: float) -> PeerResult:
             return PeerResult("too large", None, time.perf_counter() - started, "over the size-limited licence")
         raise
     optimal = model.Status == GRB.OPTIMAL
-    detail = "" if optimal else f"bounds [{model.ObjVal if model.SolCount else float('nan'):.6g}, {model.ObjBound:.6g}]"
-    return PeerResult("optimal" if optimal else "limit", float(model.ObjVal) if optimal else None, time.perf_counter() - started, detail)
+    lower = float(model.ObjVal) if model.SolCount else None
+    return PeerResult("optimal" if optimal else "limit", lower if optimal else None, time.perf_counter() - started,
+                      lower=lower, upper=float(model.ObjBound))
 
 
 def marabou_decide(layers, lo, hi, c, value: float, limit: float) -> PeerResult:
