@@ -64,6 +64,15 @@ def _on_split_side(network, x, phases_row):
     return keep
 
 
+def _sampled_subproblems(network, rng, lo, hi, phases, count=40000):
+    """(box index, forward trace of the points) for each box with sampled points on its splits' side."""
+    for i in range(lo.shape[0]):
+        x = lo[i] + rng.random((count, lo.shape[1])) * (hi[i] - lo[i])
+        keep = _on_split_side(network, x, phases[i])
+        if keep.any():
+            yield i, network.forward(x[keep])
+
+
 @pytest.mark.parametrize("kind", ["mlp", "residual"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_optimised_bounds_lie_above_every_sample_of_the_split_subproblem(kind, seed):
@@ -76,13 +85,8 @@ def test_optimised_bounds_lie_above_every_sample_of_the_split_subproblem(kind, s
     assert np.all(tuned <= fixed)  # the first iterate is CROWN's: never looser
     assert np.any(tuned < fixed - 1e-6)  # and the steps do tighten
     checked = 0
-    for i in range(lo.shape[0]):
-        x = lo[i] + rng.random((40000, lo.shape[1])) * (hi[i] - lo[i])
-        keep = _on_split_side(network, x, phases[i])
-        if not keep.any():
-            continue
-        values = network.forward(x[keep]).output
-        assert np.all(values.max(axis=0) <= tuned[i] + 1e-9 * (1 + np.abs(tuned[i])))
+    for i, trace in _sampled_subproblems(network, rng, lo, hi, phases):
+        assert np.all(trace.output.max(axis=0) <= tuned[i] + 1e-9 * (1 + np.abs(tuned[i])))
         checked += 1
     assert checked >= 3
 
@@ -99,12 +103,8 @@ def test_optimised_intermediate_bounds_hold_every_sampled_pre_activation(kind, s
     assert np.all(tuned_lower >= known_lower) and np.all(tuned_upper <= known_upper)  # never looser than CROWN's
     assert np.any(tuned_upper < known_upper - 1e-6)  # and tighter somewhere
     checked = 0
-    for i in range(lo.shape[0]):
-        x = lo[i] + rng.random((40000, lo.shape[1])) * (hi[i] - lo[i])
-        keep = _on_split_side(network, x, phases[i])
-        if not keep.any():
-            continue
-        z = np.concatenate(network.forward(x[keep]).pre_activations, axis=1)
+    for i, trace in _sampled_subproblems(network, rng, lo, hi, phases):
+        z = np.concatenate(trace.pre_activations, axis=1)
         assert np.all(z.max(axis=0) <= tuned_upper[i] + 1e-9) and np.all(z.min(axis=0) >= tuned_lower[i] - 1e-9)
         checked += 1
     assert checked >= 3
