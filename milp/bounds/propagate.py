@@ -252,16 +252,14 @@ class BatchBounder:
             lower, upper = lowers[index], uppers[index]
             # the optimiser starts from CROWN's slopes on the (tightened) layers below
             columns = np.flatnonzero(((lower < 0) & (upper > 0)).any(axis=0))
-            if not columns.size or not any(source > 0 for source in form.sources):
-                relaxations[index] = relaxation(lower, upper)
-                continue
-            both = Affine(tuple((source, np.concatenate([m[columns], -m[columns]])) for source, m in form.terms),
-                          np.concatenate([form.bias[columns], -form.bias[columns]]))
-            bound = self.optimised_upper(both, lo, hi, lowers[:index], uppers[:index], relaxations[:index], steps)[0]
-            k = columns.size
-            upper[:, columns] = np.minimum(upper[:, columns], bound[:, :k])
-            lower[:, columns] = np.maximum(lower[:, columns], -bound[:, k:])
-            relaxations[index] = relaxation(lower, upper)
+            if columns.size and any(source > 0 for source in form.sources):
+                both = Affine(tuple((source, np.concatenate([m[columns], -m[columns]])) for source, m in form.terms),
+                              np.concatenate([form.bias[columns], -form.bias[columns]]))
+                bound = self.optimised_upper(both, lo, hi, lowers[:index], uppers[:index], relaxations[:index], steps)[0]
+                k = columns.size
+                upper[:, columns] = np.minimum(upper[:, columns], bound[:, :k])
+                lower[:, columns] = np.maximum(lower[:, columns], -bound[:, k:])
+            relaxations[index] = relaxation(lower, upper)  # of the tightened bounds, for the layers above
         return lowers, uppers, relaxations
 
     def form_bounds(self, form: Affine, lo, hi, lowers: list, uppers: list) -> tuple[np.ndarray, np.ndarray]:

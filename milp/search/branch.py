@@ -455,9 +455,10 @@ class BranchAndBound:
             tuned, tuned_x, tuned_layers = self.bounder.optimised_upper(self.objective.form, lo, hi, lowers, uppers, relaxations,
                                                                          self.settings.optimise_steps, rows=picked)
             # a row's bound and its linear function travel together (the combinations need both)
-            better = tuned < np.take_along_axis(row_upper, picked, 1)
-            np.put_along_axis(row_upper, picked, np.where(better, tuned, np.take_along_axis(row_upper, picked, 1)), 1)
-            np.put_along_axis(on_x, picked[:, :, None], np.where(better[:, :, None], tuned_x, np.take_along_axis(on_x, picked[:, :, None], 1)), 1)
+            current, current_x = np.take_along_axis(row_upper, picked, 1), np.take_along_axis(on_x, picked[:, :, None], 1)
+            better = tuned < current
+            np.put_along_axis(row_upper, picked, np.where(better, tuned, current), 1)
+            np.put_along_axis(on_x, picked[:, :, None], np.where(better[:, :, None], tuned_x, current_x), 1)
             best = np.minimum(best, self.objective.combined_upper(row_upper, on_x, lo, hi)[0])
             layers = []
             for c in tuned_layers:
