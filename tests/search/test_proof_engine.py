@@ -4,6 +4,8 @@
   above every sampled value of the sub-problem (points of the box on the split's side), on
   plain and residual nets, and is never looser than CROWN's fixed slopes.
 * Optimised intermediate bounds hold every sampled pre-activation of the split sub-problem.
+* The engine's margin bounds over input sub-boxes, tuned where the disjuncts stay open, hold every
+  sampled margin and are never looser than the untuned ones.
 * Their gradient is the finite difference of the bound.
 * Neuron branching proves the same maxima as the plain big-M MILP, and the same verdicts as the
   brute-force oracle; a split's ``z <= 0`` is a row of the sub-problem's MILP.
@@ -25,6 +27,7 @@ from milp.core.deadline import Deadline
 from milp.core.network import Affine
 from milp.core.options import SolverOptions
 from milp.encode.bigm import affine_row, build_milp
+from milp.search.branch import BranchAndBound, Objective, Settings
 from milp.search.exact import milp_maximum
 from milp.search.queries import QUERY_SETTINGS, maximize, reach
 from milp.solvers.highs import HighsSolver
@@ -108,6 +111,43 @@ def test_optimised_intermediate_bounds_hold_every_sampled_pre_activation(kind, s
         assert np.all(z.max(axis=0) <= tuned_upper[i] + 1e-9) and np.all(z.min(axis=0) >= tuned_lower[i] - 1e-9)
         checked += 1
     assert checked >= 3
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tuned_margin_bounds_over_input_boxes_hold_every_sampled_margin(seed):
+    """Two disjuncts, (y0 - y1, y0 - y2) and (y1 - y2), over random sub-boxes; the threshold closes
+    some boxes before tuning, so the tuning runs on the others only."""
+    rng = np.random.default_rng(20 + seed)
+    network = random_mlp(rng, [3, 10, 10, 10, 3])
+    pick = np.array([[1.0, -1.0, 0.0], [1.0, 0.0, -1.0], [0.0, 1.0, -1.0]])
+    form = Affine(tuple((s, pick @ m) for s, m in network.output.terms), pick @ network.output.bias)
+    box = Box(np.full(3, -1.0), np.full(3, 1.0))
+    objective = Objective.of_rows(box, form, [0, 2])
+    n = 16
+    lo = rng.uniform(-1.0, 0.5, (n, 3))
+    hi = np.minimum(lo + rng.uniform(0.05, 0.3, (n, 3)), 1.0)
+    per = {}
+    for steps in (0, 25):
+        engine = BranchAndBound(network, objective, lambda *a: None, lambda *a: "closed", Deadline.after(60),
+                                Settings(branching="input", input_steps=steps))
+        free = np.full((n, network.neuron_count), np.inf)
+        lowers, uppers, relaxations = engine.bounder.neuron_bounds(lo, hi, -free, free)
+        if steps == 0:
+            engine.threshold = float(np.median(engine.margin_upper(lo, hi, lowers, uppers, relaxations)[0].max(axis=1)))
+            threshold = engine.threshold
+        else:
+            engine.threshold = threshold
+        per[steps] = engine.margin_upper(lo, hi, lowers, uppers, relaxations)[0]
+    closed = np.all(per[0] < threshold, axis=1)
+    assert closed.any() and not closed.all()
+    assert np.all(per[25] <= per[0])  # never looser
+    assert np.array_equal(per[25][closed], per[0][closed])  # closed boxes are not tuned
+    assert np.any(per[25] < per[0] - 1e-6)  # and the tuning tightens some open one
+    for i in range(n):
+        x = lo[i] + rng.random((20000, 3)) * (hi[i] - lo[i])
+        trace = network.forward(x)
+        margins = objective.per_disjunct(objective.row_values([trace.inputs, *trace.activations]))
+        assert np.all(margins.max(axis=0) <= per[25][i] + 1e-9 * (1 + np.abs(per[25][i])))
 
 
 def test_the_gradient_of_the_bound_is_its_finite_difference():
