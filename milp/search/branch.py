@@ -428,15 +428,16 @@ class BranchAndBound:
     # -------------------------------------------------- bounds
     def margin_upper(self, lo, hi, lowers, uppers, relaxations, open_: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, tuple | None]:
         """Upper bounds of each disjunct's margin over each box (n, J), the slopes on x of the bounds (n, J, d),
-        and, when neurons are split, the rows' bounds (n, K) with each layer's neuron weights in them
+        and, when tuned, the rows' bounds (n, K) with each layer's neuron weights in them
         (:meth:`~milp.bounds.propagate.BatchBounder.optimised_upper`), for :meth:`branching_neurons`.
 
         The rows are back-substituted twice: with CROWN's adaptive lower ReLU slopes, and with
         lower slope 0 for every unstable neuron (any slope in [0, 1] is sound). Neither is better
         everywhere — near the optimum of the margin the second is often much tighter — so each
-        box keeps the smaller bound. When neurons are split, a third bound tunes the slopes and
-        the splits' multipliers to each row (:attr:`Settings.optimise_steps`) of the disjuncts
-        ``open_`` (n, J) that the first two leave open.
+        box keeps the smaller bound. A third bound tunes the slopes and the splits' multipliers to
+        each row of the disjuncts ``open_`` (n, J) that the first two leave open
+        (:meth:`tuned_upper`; :attr:`Settings.optimise_steps` steps when neurons are split,
+        :attr:`Settings.input_steps` when inputs are).
         """
         best, slopes = None, None
         for lower_slope in (None, 0.0):
@@ -448,37 +449,47 @@ class BranchAndBound:
             else:
                 # the split follows the adaptive bound's slope: that of lower slope 0 is a worse guide
                 best = np.minimum(per, best)
-        weights = None
         steps = self.settings.optimise_steps if self.neuron_branching else self.settings.input_steps
-        if steps > 0:
-            # only the rows of disjuncts that CROWN's bounds leave open are tuned (padded to the batch's
-            # most), and only in the boxes where some are open
-            owner, n = self.objective.owner, lo.shape[0]
-            live = (np.ones_like(best, dtype=bool) if open_ is None else open_) & ~self.closes(best)
-            live = live[:, owner]
-            some = np.flatnonzero(live.any(axis=1))
-            layers = [np.zeros((n, row_upper.shape[1], kept.size)) for *_, kept in relaxations]
-            if some.size:
-                k = int(live.sum(axis=1).max())
-                picked = np.argsort(~live[some], axis=1, kind="stable")[:, :k]  # (m, k)
-                tuned, tuned_x, tuned_layers = self.bounder.optimised_upper(
-                    self.objective.form, lo[some], hi[some], [a[some] for a in lowers], [a[some] for a in uppers],
-                    [(a[some], b[some], c[some], kept) for a, b, c, kept in relaxations], steps, rows=picked)
-                # a row's bound and its linear function travel together (the combinations need both)
-                rows_upper, rows_x = row_upper[some], on_x[some]
-                current, current_x = np.take_along_axis(rows_upper, picked, 1), np.take_along_axis(rows_x, picked[:, :, None], 1)
-                better = tuned < current
-                np.put_along_axis(rows_upper, picked, np.where(better, tuned, current), 1)
-                np.put_along_axis(rows_x, picked[:, :, None], np.where(better[:, :, None], tuned_x, current_x), 1)
-                best[some] = np.minimum(best[some], self.objective.combined_upper(rows_upper, rows_x, lo[some], hi[some])[0])
-                row_upper = np.array(row_upper)
-                row_upper[some] = rows_upper
-                for full, c in zip(layers, tuned_layers):
-                    part = np.zeros((some.size, row_upper.shape[1], c.shape[2]))
-                    np.put_along_axis(part, picked[:, :, None], c, 1)
-                    full[some] = part
-            weights = (row_upper, layers)
+        if steps <= 0 and not self.neuron_branching:  # neuron branching reads the weights even untuned
+            return best, slopes, None
+        best, weights = self.tuned_upper(lo, hi, lowers, uppers, relaxations, best, row_upper, on_x, open_, steps)
         return best, slopes, weights
+
+    def tuned_upper(self, lo, hi, lowers, uppers, relaxations, best, row_upper, on_x, open_, steps: int) -> tuple[np.ndarray, tuple]:
+        """``best`` (n, J), the margins' bounds, tightened by tuning the relaxation of each row of the
+        disjuncts they leave open (``open_`` (n, J) or all) for ``steps`` steps; ``row_upper`` (n, K)
+        and ``on_x`` (n, K, d) are the rows' untuned bounds and linear functions. Only the boxes where
+        some disjunct is open are tuned, each on its open rows (padded to the batch's most).
+
+        Returns the new ``best`` and, for :meth:`branching_neurons`, the rows' bounds (n, K) with each
+        layer's neuron weights in them (n, K, kept), zero where nothing was tuned.
+        """
+        owner, n = self.objective.owner, lo.shape[0]
+        live = ((np.ones_like(best, dtype=bool) if open_ is None else open_) & ~self.closes(best))[:, owner]
+        some = np.flatnonzero(live.any(axis=1))
+        layers = [np.zeros((n, row_upper.shape[1], kept.size)) for *_, kept in relaxations]
+        if not some.size:
+            return best, (row_upper, layers)
+        k = int(live.sum(axis=1).max())
+        picked = np.argsort(~live[some], axis=1, kind="stable")[:, :k]  # (m, k)
+        tuned, tuned_x, tuned_layers = self.bounder.optimised_upper(
+            self.objective.form, lo[some], hi[some], [a[some] for a in lowers], [a[some] for a in uppers],
+            [(a[some], b[some], c[some], kept) for a, b, c, kept in relaxations], steps, rows=picked)
+        # a row's bound and its linear function travel together (the combinations need both)
+        rows_upper, rows_x = row_upper[some], on_x[some]
+        current, current_x = np.take_along_axis(rows_upper, picked, 1), np.take_along_axis(rows_x, picked[:, :, None], 1)
+        better = tuned < current
+        np.put_along_axis(rows_upper, picked, np.where(better, tuned, current), 1)
+        np.put_along_axis(rows_x, picked[:, :, None], np.where(better[:, :, None], tuned_x, current_x), 1)
+        best = best.copy()
+        best[some] = np.minimum(best[some], self.objective.combined_upper(rows_upper, rows_x, lo[some], hi[some])[0])
+        row_upper = np.array(row_upper)
+        row_upper[some] = rows_upper
+        for full, c in zip(layers, tuned_layers):
+            part = np.zeros((some.size, row_upper.shape[1], c.shape[2]))
+            np.put_along_axis(part, picked[:, :, None], c, 1)
+            full[some] = part
+        return best, (row_upper, layers)
 
     def branching_neurons(self, per: np.ndarray, weights: tuple, lowers: list, uppers: list, relaxations: list) -> np.ndarray:
         """The neuron to split in each box (n,), -1 where none is unstable: the largest estimated gain
