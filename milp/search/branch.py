@@ -304,7 +304,7 @@ class BranchAndBound:
         self.race = race  # true when another arm of a portfolio has finished: stop as at the deadline
         self.counters = Counters()
         self.closed_upper = -np.inf  # the largest bound of a box closed within the optimality tolerance
-        self.open_upper = -np.inf  # after a stop: the largest bound of a box left open
+        self.open_upper = np.inf  # after a stop: the largest bound of a box left open (none bounded yet: inf)
         self.bounder = BatchBounder(network, self.check_time)
         if settings.branching not in ("auto", "input", "neuron"):
             raise ValueError(f"branching must be 'auto', 'input' or 'neuron', got {settings.branching!r}")
@@ -562,7 +562,8 @@ class BranchAndBound:
         """Close every sub-box: "closed", or "stuck" when some box could neither be closed nor split.
 
         Raises :class:`Found` (from ``accept``) or :class:`OutOfTime` (then :attr:`open_upper` holds
-        the largest bound still open). Open sub-boxes wait on a stack of :class:`Boxes` chunks,
+        the largest bound still open: of the boxes on the stack, of those being split, and of the
+        leaves that could neither be closed nor split). Open sub-boxes wait on a stack of :class:`Boxes` chunks,
         already bounded; taking the newest first keeps the stack short.
         """
         s = self.settings
@@ -577,6 +578,8 @@ class BranchAndBound:
             known_lower, known_upper, np.zeros(1), np.zeros((1, box.dim)), np.full(1, -1),
         )
         stack: list[Boxes] = []
+        self.open_upper = -np.inf
+        flight = None  # the boxes taken off the stack and not yet closed or pushed back as children
         try:
             if self.keeps_bounds:
                 lowers, uppers, _ = self.bounder.optimised_neuron_bounds(root.lo, root.hi, known_lower, known_upper, s.root_steps)
@@ -586,6 +589,7 @@ class BranchAndBound:
             started = time.perf_counter()
             rounds = list(s.rounds_after)
             while stack:
+                flight = None
                 self.check_time()
                 if rounds and time.perf_counter() - started >= rounds[0]:
                     # undecided for a while: a larger falsification round; after the listed
@@ -594,7 +598,7 @@ class BranchAndBound:
                     rounds = rounds[1:] or [elapsed + s.round_every]
                     self.falsify(s.round_samples, s.round_starts, s.round_steps, Boxes.concatenate(stack) if stack else None,
                                  s.round_share * elapsed)
-                boxes = self.refilter(Boxes.pop(stack, s.neuron_batch if self.neuron_branching else s.batch))
+                boxes = flight = self.refilter(Boxes.pop(stack, s.neuron_batch if self.neuron_branching else s.batch))
                 if boxes.count == 0:
                     continue
                 # leaves: too small to split, or few unstable neurons -> the caller's exact leaf
@@ -612,6 +616,7 @@ class BranchAndBound:
                         continue
                     if tiny[index] or outcome == "stuck":
                         stuck += 1  # cannot split further: the sub-box stays undecided
+                        self.open_upper = max(self.open_upper, float(boxes.score[index]))
                     else:
                         leaf[index] = False  # split it instead
                 boxes = boxes.take(np.flatnonzero(~leaf))
@@ -622,9 +627,11 @@ class BranchAndBound:
                     self.try_boxes(children)
                     stack.append(self.refilter(children))
         except OutOfTime:
-            self.open_upper = max((float(chunk.score.max()) for chunk in stack if chunk.count), default=self.open_upper)
-            if not stack:
+            if not stack and flight is None:
                 self.open_upper = np.inf  # stopped before the first bound
+            # the open boxes: those on the stack, and those being split when the clock stopped
+            left = [chunk for chunk in [*stack, flight] if chunk is not None and chunk.count]
+            self.open_upper = max([self.open_upper, *(float(chunk.score.max()) for chunk in left)])
             raise
         return "stuck" if stuck else "closed"
 
