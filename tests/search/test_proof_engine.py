@@ -28,7 +28,7 @@ from milp.core.deadline import Deadline
 from milp.core.network import Affine
 from milp.core.options import SolverOptions
 from milp.encode.bigm import affine_row, build_milp
-from milp.search.branch import BranchAndBound, Objective, Settings
+from milp.search.branch import BranchAndBound, Boxes, Objective, Settings
 from milp.search.exact import milp_maximum
 from milp.search.queries import QUERY_SETTINGS, _branch_maximum, maximize, reach
 from milp.solvers.highs import HighsSolver
@@ -248,8 +248,9 @@ def test_a_background_solve_answers_as_a_foreground_one():
     assert answers[1].objective == pytest.approx(answers[0].objective, rel=1e-9)
 
 
+@pytest.mark.parametrize("best_every", [0, 1])
 @pytest.mark.parametrize("branching", ["input", "neuron"])
-def test_a_search_stopped_anywhere_reports_a_bound_above_the_maximum(branching):
+def test_a_search_stopped_anywhere_reports_a_bound_above_the_maximum(branching, best_every):
     """The stop comes at the k-th clock check (mid-batch, mid-attack, inside a leaf): the boxes being
     split then must count in the reported bound as much as those waiting on the stack."""
     rng = np.random.default_rng(5)
@@ -257,7 +258,7 @@ def test_a_search_stopped_anywhere_reports_a_bound_above_the_maximum(branching):
     box = Box(np.full(2, -1.0), np.full(2, 1.0))
     form = value_form(network, "y", 0)
     truth, _ = oracle.exact_max(network, box.lower, box.upper, form)
-    settings = replace(QUERY_SETTINGS, branching=branching, leaf_unstable=1)
+    settings = replace(QUERY_SETTINGS, branching=branching, leaf_unstable=1, best_every=best_every)
     bounded = 0
     for stop_at in range(1, 400, 7):
         checks = iter(range(stop_at))
@@ -269,3 +270,16 @@ def test_a_search_stopped_anywhere_reports_a_bound_above_the_maximum(branching):
         if found.value is not None:
             assert found.value <= truth + 1e-9
     assert bounded >= 10
+
+
+def test_the_best_boxes_come_from_the_chunk_holding_the_highest_bound():
+    def chunk(scores):
+        n = len(scores)
+        return Boxes(np.zeros((n, 1)), np.ones((n, 1)), np.ones((n, 1), dtype=bool), np.zeros((n, 2)), np.zeros((n, 2)),
+                     np.array(scores, dtype=float), np.zeros((n, 1)), np.full(n, -1))
+    stack = [chunk([5.0, 1.0]), chunk([2.0, 9.0, 3.0, 7.0]), chunk([4.0])]
+    taken = Boxes.pop_best(stack, 2)
+    assert sorted(taken.score) == [7.0, 9.0]
+    assert [list(c.score) for c in stack] == [[5.0, 1.0], [2.0, 3.0], [4.0]]  # the rest keep their places
+    assert list(Boxes.pop_best(stack, 3).score) == [5.0, 1.0]  # a whole chunk when it is small enough
+    assert [list(c.score) for c in stack] == [[2.0, 3.0], [4.0]]
