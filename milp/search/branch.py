@@ -537,11 +537,17 @@ class BranchAndBound:
         chosen = np.argmax(score, axis=1)
         return np.where(np.isfinite(score[index, chosen]), chosen, -1)
 
-    def bound(self, boxes: Boxes) -> Boxes:
-        """Bound each box; returns the boxes where some disjunct stays open, with their bounds."""
+    def bound(self, boxes: Boxes, computed: tuple | None = None) -> Boxes:
+        """Bound each box; returns the boxes where some disjunct stays open, with their bounds.
+
+        ``computed``: the boxes' ``(lowers, uppers, relaxations)`` and :meth:`margin_upper`'s
+        outcome, when they are already known (a trial split has bounded the halves it keeps)."""
         self.counters.subproblems += boxes.count
-        lowers, uppers, relaxations = self.bounder.neuron_bounds(boxes.lo, boxes.hi, boxes.lower, boxes.upper, not self.keeps_bounds)
-        per, slopes, weights = self.margin_upper(boxes.lo, boxes.hi, lowers, uppers, relaxations, boxes.open)
+        if computed is None:
+            lowers, uppers, relaxations = self.bounder.neuron_bounds(boxes.lo, boxes.hi, boxes.lower, boxes.upper, not self.keeps_bounds)
+            per, slopes, weights = self.margin_upper(boxes.lo, boxes.hi, lowers, uppers, relaxations, boxes.open)
+        else:
+            (lowers, uppers, relaxations), (per, slopes, weights) = computed
         # a split whose side the bounds exclude (lower > upper somewhere): no point of the box is on it
         empty = np.zeros(boxes.count, dtype=bool)
         for lower, upper in zip(lowers, uppers):
@@ -680,8 +686,8 @@ class BranchAndBound:
         n = boxes.count
         trials = Boxes.concatenate([boxes.halves(np.full(n, dim)) for dim in dims])  # per dim: n lower, n upper halves
         lowers, uppers, relaxations = self.bounder.neuron_bounds(trials.lo, trials.hi, trials.lower, trials.upper)
-        per = self.margin_upper(trials.lo, trials.hi, lowers, uppers, relaxations)[0]
-        per = np.where(trials.open, per, -np.inf).max(axis=1).reshape(dims.size, 2, n)
+        bounds = self.margin_upper(trials.lo, trials.hi, lowers, uppers, relaxations, trials.open)
+        per = np.where(trials.open, bounds[0], -np.inf).max(axis=1).reshape(dims.size, 2, n)
         score = np.where(eligible[:, dims].T, per.max(axis=1) + 1e-3 * per.min(axis=1), np.inf)  # (dims, n)
         best = np.argmin(score, axis=0)
         # greedy trap: when no single split lowers the bound noticeably, halve the (relatively) widest input
@@ -690,7 +696,12 @@ class BranchAndBound:
         widest = np.argmax(np.where(eligible[:, dims], relative[:, dims], -1.0), axis=1)
         best = np.where(stalled, widest, best)
         picked = np.concatenate([best * 2 * n + np.arange(n), best * 2 * n + n + np.arange(n)])
-        return self.bound(trials.take(picked))
+        # the kept halves are bounded already: their bounds are handed on, not computed again
+        kept = ([a[picked] for a in lowers], [a[picked] for a in uppers], [(a[picked], b[picked], c[picked], k) for a, b, c, k in relaxations])
+        weights = bounds[2]
+        if weights is not None:
+            weights = (weights[0][picked], [a[picked] for a in weights[1]])
+        return self.bound(trials.take(picked), (kept, (bounds[0][picked], bounds[1][picked], weights)))
 
     def try_boxes(self, boxes: Boxes) -> None:
         """Try each box's centre and the corner maximising its linear bound; a few gradient steps from the best corners."""
