@@ -97,7 +97,8 @@ class Settings:
     # input branching: the same tuning of each open row's lower ReLU slopes in every sub-box (0: CROWN's
     # slopes and slope 0 only). Measured on ACAS Xu property 2 (116 s each): with 0, nets 3_3 and 4_2
     # time out (about 23,000 sub-boxes); 4 steps leave 4_2 open, 8 leave it open at 100 s; 12 and 16
-    # prove both (16: 3_3 in 70 s with 8,241 sub-boxes, 4_2 in 45 s with 4,965); 32 leaves 3_3 open.
+    # prove both (16: 3_3 in 70 s with 8,241 sub-boxes, 4_2 in 45 s with 4,965; 48 s and 35 s once the
+    # trial splits hand their bounds on); 32 leaves 3_3 open.
     input_steps: int = 16
     # every this many batches, the boxes with the highest bounds are split instead of the newest
     # (0: depth-first only), so that a search stopped at a limit reports a bound that has fallen.
@@ -186,6 +187,13 @@ class Objective:
         hit = np.where(value == best[:, owner], np.arange(value.shape[1])[None, :], value.shape[1])
         first = np.minimum.reduceat(hit, self.weight_starts, axis=1)  # (n, J)
         return best, np.take_along_axis(slope, first[:, :, None], axis=1)
+
+
+def take_bounds(lowers: list, uppers: list, relaxations: list, index: np.ndarray) -> tuple[list, list, list]:
+    """The neuron bounds and relaxations (as :meth:`BatchBounder.neuron_bounds` gives them) of the
+    boxes ``index`` of a batch."""
+    return ([a[index] for a in lowers], [a[index] for a in uppers],
+            [(a[index], s[index], t[index], kept) for a, s, t, kept in relaxations])
 
 
 def simplex_grid(k: int) -> np.ndarray:
@@ -492,8 +500,7 @@ class BranchAndBound:
         k = int(live.sum(axis=1).max())
         picked = np.argsort(~live[some], axis=1, kind="stable")[:, :k]  # (m, k)
         tuned, tuned_x, tuned_layers = self.bounder.optimised_upper(
-            self.objective.form, lo[some], hi[some], [a[some] for a in lowers], [a[some] for a in uppers],
-            [(a[some], b[some], c[some], kept) for a, b, c, kept in relaxations], steps, rows=picked)
+            self.objective.form, lo[some], hi[some], *take_bounds(lowers, uppers, relaxations, some), steps, rows=picked)
         # a row's bound and its linear function travel together (the combinations need both)
         rows_upper, rows_x = row_upper[some], on_x[some]
         current, current_x = np.take_along_axis(rows_upper, picked, 1), np.take_along_axis(rows_x, picked[:, :, None], 1)
@@ -697,7 +704,7 @@ class BranchAndBound:
         best = np.where(stalled, widest, best)
         picked = np.concatenate([best * 2 * n + np.arange(n), best * 2 * n + n + np.arange(n)])
         # the kept halves are bounded already: their bounds are handed on, not computed again
-        kept = ([a[picked] for a in lowers], [a[picked] for a in uppers], [(a[picked], b[picked], c[picked], k) for a, b, c, k in relaxations])
+        kept = take_bounds(lowers, uppers, relaxations, picked)
         weights = bounds[2]
         if weights is not None:
             weights = (weights[0][picked], [a[picked] for a in weights[1]])
