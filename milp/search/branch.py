@@ -455,7 +455,7 @@ class BranchAndBound:
     # -------------------------------------------------- bounds
     def margin_upper(self, lo, hi, lowers, uppers, relaxations, open_: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, tuple | None]:
         """Upper bounds of each disjunct's margin over each box (n, J), the slopes on x of the bounds (n, J, d),
-        and, when tuned, the rows' bounds (n, K) with each layer's neuron weights in them
+        and, when neurons are split, the rows' bounds (n, K) with each layer's neuron weights in them
         (:meth:`~milp.bounds.propagate.BatchBounder.optimised_upper`), for :meth:`branching_neurons`.
 
         The rows are back-substituted twice: with CROWN's adaptive lower ReLU slopes, and with
@@ -488,15 +488,16 @@ class BranchAndBound:
         and ``on_x`` (n, K, d) are the rows' untuned bounds and linear functions. Only the boxes where
         some disjunct is open are tuned, each on its open rows (padded to the batch's most).
 
-        Returns the new ``best`` and, for :meth:`branching_neurons`, the rows' bounds (n, K) with each
-        layer's neuron weights in them (n, K, kept), zero where nothing was tuned.
+        Returns the new ``best`` and, when neurons are split (for :meth:`branching_neurons`), the
+        rows' bounds (n, K) with each layer's neuron weights in them (n, K, kept), zero where nothing
+        was tuned; None when inputs are split (nothing reads them).
         """
         owner, n = self.objective.owner, lo.shape[0]
         live = ((np.ones_like(best, dtype=bool) if open_ is None else open_) & ~self.closes(best))[:, owner]
         some = np.flatnonzero(live.any(axis=1))
-        layers = [np.zeros((n, row_upper.shape[1], kept.size)) for *_, kept in relaxations]
+        layers = [np.zeros((n, row_upper.shape[1], kept.size)) for *_, kept in relaxations] if self.neuron_branching else None
         if not some.size:
-            return best, (row_upper, layers)
+            return best, None if layers is None else (row_upper, layers)
         k = int(live.sum(axis=1).max())
         picked = np.argsort(~live[some], axis=1, kind="stable")[:, :k]  # (m, k)
         tuned, tuned_x, tuned_layers = self.bounder.optimised_upper(
@@ -509,6 +510,8 @@ class BranchAndBound:
         np.put_along_axis(rows_x, picked[:, :, None], np.where(better[:, :, None], tuned_x, current_x), 1)
         best = best.copy()
         best[some] = np.minimum(best[some], self.objective.combined_upper(rows_upper, rows_x, lo[some], hi[some])[0])
+        if layers is None:
+            return best, None
         row_upper = np.array(row_upper)
         row_upper[some] = rows_upper
         for full, c in zip(layers, tuned_layers):
@@ -705,10 +708,7 @@ class BranchAndBound:
         picked = np.concatenate([best * 2 * n + np.arange(n), best * 2 * n + n + np.arange(n)])
         # the kept halves are bounded already: their bounds are handed on, not computed again
         kept = take_bounds(lowers, uppers, relaxations, picked)
-        weights = bounds[2]
-        if weights is not None:
-            weights = (weights[0][picked], [a[picked] for a in weights[1]])
-        return self.bound(trials.take(picked), (kept, (bounds[0][picked], bounds[1][picked], weights)))
+        return self.bound(trials.take(picked), (kept, (bounds[0][picked], bounds[1][picked], None)))  # no neuron weights when inputs split
 
     def try_boxes(self, boxes: Boxes) -> None:
         """Try each box's centre and the corner maximising its linear bound; a few gradient steps from the best corners."""
