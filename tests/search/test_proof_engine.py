@@ -86,7 +86,9 @@ def test_optimised_bounds_lie_above_every_sample_of_the_split_subproblem(kind, s
     form = network.output
     fixed, _, _ = bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, 0)
     tuned, on_x, weights = bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, 25)
-    assert np.all(tuned <= fixed)  # the first iterate is CROWN's: never looser
+    assert tuned.dtype == np.float64 and on_x.dtype == np.float64  # float32 iterations, float64 bound
+    # the first iterate is CROWN's: never looser, up to the float32 resolution the best iterate is picked at
+    assert np.all(tuned <= fixed + 1e-6 * (1 + np.abs(fixed)))
     assert np.any(tuned < fixed - 1e-6)  # and the steps do tighten
     checked = 0
     for i, trace in _sampled_subproblems(network, rng, lo, hi, phases):
