@@ -194,6 +194,22 @@ def test_neuron_branching_proves_the_plain_milp_maximum(seed):
     assert found.subproblems > 1  # the branching ran, not just the root
 
 
+@pytest.mark.parametrize("trial_dims", [0, 2])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_trial_splits_over_a_shortlist_of_inputs_prove_the_plain_milp_maximum(seed, trial_dims):
+    """Five inputs: trial splits along every input, or along the two with the largest |slope| x width."""
+    rng = np.random.default_rng(20 + seed)
+    network = random_mlp(rng, [5, 10, 10, 1])
+    box = Box(np.full(5, -1.0), np.full(5, 1.0))
+    form = value_form(network, "y", 0)
+    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions())
+    settings = replace(QUERY_SETTINGS, split="trial", trial_dims=trial_dims, input_steps=4)
+    found = maximize(network, box, form, portfolio=False, settings=settings, deadline=Deadline.after(60))
+    assert plain.status == found.status == "optimal"
+    assert found.value == pytest.approx(plain.value, rel=1e-6, abs=1e-7)
+    assert found.subproblems > 10  # the boxes were split, not closed at the root
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_neuron_branching_verdicts_match_the_oracle(seed):
     """Conditions just inside and just beyond the exact maximum of y0 - y1 (the oracle's regions);
