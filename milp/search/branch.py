@@ -79,7 +79,11 @@ class Settings:
     round_starts: int = 5000
     round_steps: int = 200
     round_every: float = 20.0
-    round_share: float = 0.25  # a round lasts at most this fraction of the search's time so far
+    # a round lasts at most this fraction of the search's time so far, a fraction multiplied by
+    # `round_decay` after each round: the first rounds find the points (on ACAS Xu every sat instance
+    # is decided within 3.2 s), the later ones rarely do and would eat a quarter of a long proof
+    round_share: float = 0.25
+    round_decay: float = 0.5
     optimality: float = OPTIMALITY_TOLERANCE  # a found value closes boxes whose bound exceeds it by at most this (relative)
     # "input" (halve the box), "neuron" (fix one unstable ReLU's phase in each child) or "auto": inputs
     # while at most `narrow` of them are free, neurons beyond (splitting 784 pixels cannot pay)
@@ -630,7 +634,7 @@ class BranchAndBound:
             stuck = 0
             started = time.perf_counter()
             rounds = list(s.rounds_after)
-            batches = 0
+            batches = done_rounds = 0
             while stack:
                 flight = None
                 batches += 1
@@ -641,7 +645,8 @@ class BranchAndBound:
                     elapsed = time.perf_counter() - started
                     rounds = rounds[1:] or [elapsed + s.round_every]
                     self.falsify(s.round_samples, s.round_starts, s.round_steps, Boxes.concatenate(stack) if stack else None,
-                                 s.round_share * elapsed)
+                                 s.round_share * s.round_decay**done_rounds * elapsed)
+                    done_rounds += 1
                 take = Boxes.pop_best if s.best_every and batches % s.best_every == 0 else Boxes.pop
                 boxes = flight = self.refilter(take(stack, s.neuron_batch if self.neuron_branching else s.batch))
                 if boxes.count == 0:
