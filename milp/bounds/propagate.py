@@ -337,7 +337,7 @@ class BatchBounder:
         beta_moments = [None if b is None else [np.zeros_like(b), np.zeros_like(b)] for b in beta]
         best = np.full((n, rows), np.inf, dtype=single)
         best_alpha, best_beta = list(alpha), list(beta)
-        for step in range(steps + 1):
+        for step in range(steps + 1 if steps > 0 else 0):  # no steps: CROWN's slopes, bounded below
             multipliers = [None if b is None else b * sign for b, sign in zip(beta, signs)]
             met: list = []
             value, on_x, _ = self._back_substitute(start32, const32, lo32, hi32, relaxations32, alpha, multipliers, met)
