@@ -181,11 +181,16 @@ class BatchBounder:
         self.lower_slopes = lower_slopes
         # each ReLU layer's (terms, bias) in float64, and a float32 copy for the tuning iterations
         # (half the memory traffic; the bound they lead to is computed again in float64)
-        self.layers = {
-            np.float64: [(form.terms, form.bias) for form in network.relu_layers],
-            np.float32: [(tuple((s, m.astype(np.float32)) for s, m in form.terms), form.bias.astype(np.float32))
-                         for form in network.relu_layers],
-        }
+        with np.errstate(over="ignore"):  # an overflow is detected below
+            self.layers = {
+                np.float64: [(form.terms, form.bias) for form in network.relu_layers],
+                np.float32: [(tuple((s, m.astype(np.float32)) for s, m in form.terms), form.bias.astype(np.float32))
+                             for form in network.relu_layers],
+            }
+        # weights beyond float32's range (about 3.4e38) would tune on infinities: then tune in float64
+        # (so do rows, boxes and relaxations beyond it: see optimised_upper)
+        finite = all(np.isfinite(m).all() for terms, bias in self.layers[np.float32] for m in (bias, *(m for _, m in terms)))
+        self.tuning = np.float32 if finite else np.float64
 
     def _widen(self, value: np.ndarray, magnitude: np.ndarray, up: bool) -> np.ndarray:
         margin = BOUND_MARGIN * (1.0 + np.abs(value) + magnitude)
@@ -321,10 +326,15 @@ class BatchBounder:
         else:
             start, const = {source: m[rows] for source, m in form.terms}, form.bias[rows]
         rows = form.out_dim if rows is None else rows.shape[1]
-        single = np.float32
-        start32 = {source: m.astype(single) for source, m in start.items()}
-        const32, lo32, hi32 = const.astype(single), lo.astype(single), hi.astype(single)
-        relaxations32 = [(a.astype(single), s.astype(single), t.astype(single), kept) for a, s, t, kept in relaxations]
+        single = self.tuning
+        with np.errstate(over="ignore"):  # an overflow is detected below
+            start32 = {source: m.astype(single) for source, m in start.items()}
+            const32, lo32, hi32 = const.astype(single), lo.astype(single), hi.astype(single)
+            relaxations32 = [(a.astype(single), s.astype(single), t.astype(single), kept) for a, s, t, kept in relaxations]
+        if single is not np.float64 and not all(np.isfinite(a).all() for a in (
+                const32, lo32, hi32, *start32.values(), *(t for _, _, t, _ in relaxations32))):
+            # a value beyond float32's range (a huge box, row or offset): tune in float64 instead
+            single, start32, const32, lo32, hi32, relaxations32 = np.float64, start, const, lo, hi, relaxations
         alpha, beta, signs, unstable = [], [], [], []
         for (lower_slope, _, _, kept), lower, upper in zip(relaxations32, lowers, uppers):
             lk, uk = lower[:, kept], upper[:, kept]

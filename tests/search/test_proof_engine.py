@@ -25,7 +25,7 @@ from milp import Box, parse_conditions
 from milp.bounds.propagate import BatchBounder, Bounds, interval_bounds
 from milp.core.conditions import value_form
 from milp.core.deadline import Deadline
-from milp.core.network import Affine
+from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
 from milp.encode.bigm import affine_row, build_milp
 from milp.search.branch import BranchAndBound, Boxes, Objective, Settings
@@ -151,6 +151,29 @@ def test_tuned_margin_bounds_over_input_boxes_hold_every_sampled_margin(seed):
         trace = network.forward(x)
         margins = objective.per_disjunct(objective.row_values([trace.inputs, *trace.activations]))
         assert np.all(margins.max(axis=0) <= per[25][i] + 1e-9 * (1 + np.abs(per[25][i])))
+
+
+@pytest.mark.parametrize("where", ["hidden", "output"])
+def test_weights_beyond_float32_range_are_tuned_in_float64(where):
+    """A weight of 1e39 is infinite in float32: the tuning then runs in float64 (a hidden layer's weight
+    is seen once per network, an objective row's at each call), and its bounds stay finite and sound."""
+    rng = np.random.default_rng(3)
+    network = random_mlp(rng, [3, 10, 10, 2])
+    layers, output = list(network.relu_layers), network.output
+    if where == "hidden":
+        layers[1] = Affine(tuple((s, m * 1e39) for s, m in layers[1].terms), layers[1].bias * 1e39)
+    else:
+        output = Affine(tuple((s, m * 1e39) for s, m in output.terms), output.bias * 1e39)
+    scaled = Network(network.input_dim, tuple(layers), output)
+    bounder, lo, hi, phases, lowers, uppers, relaxations = _split_boxes(scaled, rng)
+    assert BatchBounder(network).tuning == np.float32
+    assert bounder.tuning == (np.float64 if where == "hidden" else np.float32)
+    fixed, _, _ = bounder.optimised_upper(scaled.output, lo, hi, lowers, uppers, relaxations, 0)
+    tuned, _, _ = bounder.optimised_upper(scaled.output, lo, hi, lowers, uppers, relaxations, 10)
+    assert np.all(np.isfinite(tuned)) and np.all(tuned <= fixed)
+    assert np.any(tuned < fixed - 1e-6 * np.abs(fixed))  # tuned, not left at CROWN's slopes by infinities
+    for i, trace in _sampled_subproblems(scaled, rng, lo, hi, phases, count=5000):
+        assert np.all(trace.output.max(axis=0) <= tuned[i] + 1e-9 * (1 + np.abs(tuned[i])))
 
 
 def test_the_gradient_of_the_bound_is_its_finite_difference():
