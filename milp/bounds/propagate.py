@@ -189,8 +189,8 @@ class BatchBounder:
             }
         # weights beyond float32's range (about 3.4e38) would tune on infinities: then tune in float64
         # (so do rows, boxes and relaxations beyond it: see optimised_upper)
-        finite = all(np.isfinite(m).all() for terms, bias in self.layers[np.float32] for m in (bias, *(m for _, m in terms)))
-        self.tuning = np.float32 if finite else np.float64
+        single = [m for terms, bias in self.layers[np.float32] for m in (bias, *(m for _, m in terms))]
+        self.tuning = np.float32 if _all_finite(single) else np.float64
 
     def _widen(self, value: np.ndarray, magnitude: np.ndarray, up: bool) -> np.ndarray:
         margin = BOUND_MARGIN * (1.0 + np.abs(value) + magnitude)
@@ -331,8 +331,7 @@ class BatchBounder:
             start32 = {source: m.astype(single) for source, m in start.items()}
             const32, lo32, hi32 = const.astype(single), lo.astype(single), hi.astype(single)
             relaxations32 = [(a.astype(single), s.astype(single), t.astype(single), kept) for a, s, t, kept in relaxations]
-        if single is not np.float64 and not all(np.isfinite(a).all() for a in (
-                const32, lo32, hi32, *start32.values(), *(t for _, _, t, _ in relaxations32))):
+        if single is not np.float64 and not _all_finite([const32, lo32, hi32, *start32.values(), *(t for _, _, t, _ in relaxations32)]):
             # a value beyond float32's range (a huge box, row or offset): tune in float64 instead
             single, start32, const32, lo32, hi32, relaxations32 = np.float64, start, const, lo, hi, relaxations
         alpha, beta, signs, unstable = [], [], [], []
@@ -492,6 +491,11 @@ def relaxation(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.nda
     offset = np.where(unstable, -slope * lower, 0.0)
     lower_slope = np.where(unstable, (upper > -lower).astype(np.float64), active.astype(np.float64))
     return lower_slope, slope, offset, kept
+
+
+def _all_finite(arrays: list) -> bool:
+    """Whether every entry of every array is finite (a cast to float32 turns values beyond its range into inf)."""
+    return all(np.isfinite(a).all() for a in arrays)
 
 
 def _adam(moments: list, gradient: np.ndarray, step: int, rate: float, decay=(0.9, 0.999)) -> np.ndarray:

@@ -694,20 +694,19 @@ class BranchAndBound:
         relative = np.where(free, (boxes.hi - boxes.lo) / root_width, 0.0)
         eligible = relative >= relative.max(axis=1, keepdims=True) * 0.5**s.spread
         split = s.split if s.split != "auto" else ("trial" if self.objective.disjuncts == 1 else "slope")
-        if split == "trial":
-            return self.split_by_trial(boxes, eligible, relative)
         if split == "widest":
-            score = np.where(eligible, relative, -1.0)
-        else:
-            score = np.where(eligible, np.abs(boxes.slope) * (boxes.hi - boxes.lo) + 1e-12 * relative, -1.0)
-        return self.bound(boxes.halves(np.argmax(score, axis=1)))
-
-    def split_by_trial(self, boxes: Boxes, eligible: np.ndarray, relative: np.ndarray) -> Boxes:
-        """Halve each box along the eligible input (n, d) whose halves have the lowest larger upper bound,
-        among the :attr:`Settings.trial_dims` candidates whose bound's |slope| x width is largest."""
-        n = boxes.count
-        # each box's candidate inputs (n, m): all eligible ones, or the `trial_dims` whose |slope| x width is largest
+            return self.bound(boxes.halves(np.argmax(np.where(eligible, relative, -1.0), axis=1)))
+        # how much each eligible input moves the bound's linear function: |slope| x width (ties: the wider)
         estimate = np.where(eligible, np.abs(boxes.slope) * (boxes.hi - boxes.lo) + 1e-12 * relative, -1.0)
+        if split == "trial":
+            return self.split_by_trial(boxes, eligible, relative, estimate)
+        return self.bound(boxes.halves(np.argmax(estimate, axis=1)))
+
+    def split_by_trial(self, boxes: Boxes, eligible: np.ndarray, relative: np.ndarray, estimate: np.ndarray) -> Boxes:
+        """Halve each box along the eligible input (n, d) whose halves have the lowest larger upper bound,
+        among the :attr:`Settings.trial_dims` candidates of largest ``estimate`` (n, d)."""
+        n = boxes.count
+        # each box's candidate inputs (n, m): all eligible ones, or the `trial_dims` of largest estimate
         m = int(eligible.sum(axis=1).max())
         m = min(m, self.settings.trial_dims) if self.settings.trial_dims else m
         dims = np.argsort(-estimate, axis=1, kind="stable")[:, :m]
