@@ -296,7 +296,8 @@ class BatchBounder:
         return self._widen(value, magnitude, True), on_x
 
     def optimised_upper(self, form: Affine, lo, hi, lowers: list, uppers: list, relaxations: list,
-                        steps: int, rates: tuple[float, float] = (0.1, 0.05), rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+                        steps: int, rates: tuple[float, float] = (0.1, 0.05), rows: np.ndarray | None = None,
+                        warm: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list, tuple]:
         """:meth:`form_upper` with the relaxation tuned to each row and box (the idea of alpha- and beta-CROWN).
 
         Each row gets its own lower ReLU slopes on the unstable neurons (any value in [0, 1] is sound),
@@ -308,12 +309,16 @@ class BatchBounder:
         Every iterate is a sound bound; each (box, row) keeps the slopes and multipliers of its smallest.
 
         ``rows`` (n, R), when given, picks the rows of ``form`` to bound in each box (the others cost
-        nothing); the results then have R rows, in that order.
+        nothing); the results then have R rows, in that order. ``warm`` (slopes, multipliers), each
+        (n, R, neurons) over all ReLU layers' neurons, is where the tuning starts instead: a parent
+        box's best iterate, which a sub-box's bound rarely needs to move far from (NaN slopes, and
+        neurons no longer unstable or split, start from CROWN's and 0).
 
         Returns the bounds (n, R), the slopes on x of the linear functions they maximise
-        (n, R, input_dim) and, per ReLU layer, the coefficients of the best iterate on the layer's
+        (n, R, input_dim), per ReLU layer the coefficients of the best iterate on the layer's
         kept neurons (n, R, kept) (zero arrays where the objective does not reach the layer): a
-        neuron's weight in the bound, which the branching scores read.
+        neuron's weight in the bound, which the branching scores read; and the best iterate's
+        slopes and multipliers as ``warm`` takes them (float32; NaN slopes off the unstable neurons).
 
         The iterations run in float32 (twice as fast, and only a choice of slopes and multipliers
         rides on them); the best iterate's bound is then computed once more in float64 and widened,
@@ -335,17 +340,24 @@ class BatchBounder:
             # a value beyond float32's range (a huge box, row or offset): tune in float64 instead
             single, start32, const32, lo32, hi32, relaxations32 = np.float64, start, const, lo, hi, relaxations
         alpha, beta, signs, unstable = [], [], [], []
-        for (lower_slope, _, _, kept), lower, upper in zip(relaxations32, lowers, uppers):
+        for (lower_slope, _, _, kept), lower, upper, first in zip(relaxations32, lowers, uppers, self.offsets):
             lk, uk = lower[:, kept], upper[:, kept]
             unstable.append(((lk < 0) & (uk > 0))[:, None, :])
-            alpha.append(np.repeat(lower_slope[:, None, :], rows, axis=1))
             sign = np.where((lk == 0) & (uk > 0), 1.0, np.where(uk == 0, -1.0, 0.0)).astype(single)
             signs.append(sign[:, None, :] if np.any(sign) else None)
-            beta.append(np.zeros((n, rows, kept.size), dtype=single) if np.any(sign) else None)
-        alpha_moments = [[np.zeros_like(a), np.zeros_like(a)] for a in alpha]
-        beta_moments = [None if b is None else [np.zeros_like(b), np.zeros_like(b)] for b in beta]
+            initial = np.repeat(lower_slope[:, None, :], rows, axis=1)
+            initial_beta = np.zeros((n, rows, kept.size), dtype=single) if np.any(sign) else None
+            if warm is not None and steps > 0:
+                parent = warm[0][:, :, first + kept]
+                initial = np.where(unstable[-1] & ~np.isnan(parent), parent, initial).astype(single)
+                if initial_beta is not None:
+                    initial_beta = np.where(signs[-1] != 0, warm[1][:, :, first + kept], 0.0).astype(single)
+            alpha.append(initial)
+            beta.append(initial_beta)
         best = np.full((n, rows), np.inf, dtype=single)
         best_alpha, best_beta = list(alpha), list(beta)
+        alpha_moments = [[np.zeros_like(a), np.zeros_like(a)] for a in alpha]
+        beta_moments = [None if b is None else [np.zeros_like(b), np.zeros_like(b)] for b in beta]
         for step in range(steps + 1 if steps > 0 else 0):  # no steps: CROWN's slopes, bounded below
             multipliers = [None if b is None else b * sign for b, sign in zip(beta, signs)]
             met: list = []
@@ -372,7 +384,13 @@ class BatchBounder:
         weights = [np.zeros((n, rows, relax[3].size)) for relax in relaxations]
         for source, c in met:
             weights[source - 1] = c
-        return self._widen(value, magnitude, True), on_x, weights
+        best_slopes = np.full((n, rows, self.offsets[-1]), np.nan, dtype=np.float32)
+        best_multipliers = np.zeros((n, rows, self.offsets[-1]), dtype=np.float32)
+        for (*_, kept), first, a, b, is_unstable in zip(relaxations, self.offsets, best_alpha, best_beta, unstable):
+            best_slopes[:, :, first + kept] = np.where(is_unstable, a, np.nan)
+            if b is not None:
+                best_multipliers[:, :, first + kept] = b
+        return self._widen(value, magnitude, True), on_x, weights, (best_slopes, best_multipliers)
 
     def _gradients(self, met: list, on_x: np.ndarray, lo, hi, relaxations: list, slopes: list) -> list:
         """Gradients of a :meth:`_back_substitute` bound (value only) with respect to the coefficients on

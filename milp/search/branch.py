@@ -101,11 +101,11 @@ class Settings:
     # every sub-problem). A sub-problem's splits then act on its bound through their multipliers.
     root_steps: int = 20
     # input branching: the same tuning of each open row's lower ReLU slopes in every sub-box (0: CROWN's
-    # slopes and slope 0 only). Measured on ACAS Xu property 2 (116 s each): with 0, nets 3_3 and 4_2
-    # time out (about 23,000 sub-boxes); 4 steps leave 4_2 open, 8 leave it open at 100 s; 12 and 16
-    # prove both (16: 3_3 in 70 s with 8,241 sub-boxes, 4_2 in 45 s with 4,965; 48 s and 35 s once the
-    # trial splits hand their bounds on); 32 leaves 3_3 open.
-    input_steps: int = 16
+    # slopes and slope 0 only). Measured on ACAS Xu property 2 (116 s each), tuning from CROWN's slopes:
+    # with 0, nets 3_3 and 4_2 time out (about 23,000 sub-boxes); 4 steps leave 4_2 open, 8 leave it
+    # open at 100 s; 12 and 16 prove both; 32 leaves 3_3 open. Started from the parent's (`warm_start`),
+    # 4 steps do better than 16: 4_2 in 17.6 s against 21.3 s, 3_3 in 29.4 s (8: 32.9 s).
+    input_steps: int = 4
     # every this many batches, the boxes with the highest bounds are split instead of the newest
     # (0: depth-first only), so that a search stopped at a limit reports a bound that has fallen.
     # Measured, 30 s on seed 0 of the 10-64x4-1 rung: the bound on max y0 is 17.26 depth-first,
@@ -117,6 +117,13 @@ class Settings:
     # in 63 s and 40 s; 3 inputs 129 s, 45 s and 30 s (more sub-boxes, each cheaper); 2 inputs take
     # property 2 to 36 s and 26 s, but leave five property-1 instances open at 116 s.
     trial_dims: int = 3
+    # input branching: each sub-box's tuning starts from its parent's best slopes and multipliers
+    # (beta-CROWN's warm start) instead of CROWN's slopes. Measured on ACAS Xu property 2, 4_2: 24.2 s
+    # (7,591 sub-boxes) cold with 16 steps, 21.3 s warm with 16, 17.6 s warm with 4 (cold with 8: 58 s).
+    # Not when neurons are split: on mnist_fc 256x4 the parent's multipliers send Adam's first steps far
+    # off (prop_8_0.03: 10.4 s cold, 15.8 s warm; with the parent's bound only as a candidate, the same
+    # 18 of 30 are solved at 60 s as cold).
+    warm_start: bool = True
 
 
 @dataclass(frozen=True)
@@ -240,6 +247,9 @@ class Boxes:
     the slope on x of that bound's linear function; ``neuron`` (n,) the unstable neuron
     (index over all ReLU layers) whose split promises most, -1 for none. A neuron split is
     kept in the bounds: ``lower == 0`` (phase active) or ``upper == 0`` (inactive).
+    ``alpha``/``beta`` (n, K, neurons), float32: for each row of the objective, the lower ReLU
+    slopes and split multipliers of the tuned bound of the box's parent (NaN slopes where
+    none was tuned), from which the box's own tuning starts (warm start, as in beta-CROWN).
     """
 
     lo: np.ndarray
@@ -250,6 +260,8 @@ class Boxes:
     score: np.ndarray
     slope: np.ndarray
     neuron: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
 
     @property
     def count(self) -> int:
@@ -281,7 +293,7 @@ class Boxes:
         lower, upper = both.lower.copy(), both.upper.copy()
         lower[index, self.neuron] = np.maximum(lower[index, self.neuron], 0.0)
         upper[self.count + index, self.neuron] = np.minimum(upper[self.count + index, self.neuron], 0.0)
-        return Boxes(both.lo, both.hi, both.open, lower, upper, both.score, both.slope, both.neuron)
+        return replace(both, lower=lower, upper=upper)
 
     @staticmethod
     def pop_best(stack: list, count: int) -> "Boxes":
@@ -464,10 +476,13 @@ class BranchAndBound:
         self.attack(begin, np.broadcast_to(box.lower, (n, box.dim)), np.broadcast_to(box.upper, (n, box.dim)), steps, until)
 
     # -------------------------------------------------- bounds
-    def margin_upper(self, lo, hi, lowers, uppers, relaxations, open_: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+    def margin_upper(self, lo, hi, lowers, uppers, relaxations, open_: np.ndarray | None = None,
+                     warm: tuple | None = None) -> tuple[np.ndarray, np.ndarray, tuple | None, tuple | None]:
         """Upper bounds of each disjunct's margin over each box (n, J), the slopes on x of the bounds (n, J, d),
-        and, when neurons are split, the rows' bounds (n, K) with each layer's neuron weights in them
-        (:meth:`~milp.bounds.propagate.BatchBounder.optimised_upper`), for :meth:`branching_neurons`.
+        when neurons are split the rows' bounds (n, K) with each layer's neuron weights in them
+        (:meth:`~milp.bounds.propagate.BatchBounder.optimised_upper`), for :meth:`branching_neurons`,
+        and the tuned slopes and multipliers (``warm`` (:attr:`Boxes.alpha`, :attr:`Boxes.beta`), where
+        the tuning started, with the rows tuned here replaced by their best iterate).
 
         The rows are back-substituted twice: with CROWN's adaptive lower ReLU slopes, and with
         lower slope 0 for every unstable neuron (any slope in [0, 1] is sound). Neither is better
@@ -489,30 +504,43 @@ class BranchAndBound:
                 best = np.minimum(per, best)
         steps = self.settings.optimise_steps if self.neuron_branching else self.settings.input_steps
         if steps <= 0 and not self.neuron_branching:  # neuron branching reads the weights even untuned
-            return best, slopes, None
-        best, weights = self.tuned_upper(lo, hi, lowers, uppers, relaxations, best, row_upper, on_x, open_, steps)
-        return best, slopes, weights
+            return best, slopes, None, warm
+        best, weights, warm = self.tuned_upper(lo, hi, lowers, uppers, relaxations, best, row_upper, on_x, open_, steps, warm)
+        return best, slopes, weights, warm
 
-    def tuned_upper(self, lo, hi, lowers, uppers, relaxations, best, row_upper, on_x, open_, steps: int) -> tuple[np.ndarray, tuple]:
+    def tuned_upper(self, lo, hi, lowers, uppers, relaxations, best, row_upper, on_x, open_, steps: int,
+                    warm: tuple | None = None) -> tuple[np.ndarray, tuple | None, tuple | None]:
         """``best`` (n, J), the margins' bounds, tightened by tuning the relaxation of each row of the
         disjuncts they leave open (``open_`` (n, J) or all) for ``steps`` steps; ``row_upper`` (n, K)
         and ``on_x`` (n, K, d) are the rows' untuned bounds and linear functions. Only the boxes where
         some disjunct is open are tuned, each on its open rows (padded to the batch's most).
 
-        Returns the new ``best`` and, when neurons are split (for :meth:`branching_neurons`), the
+        ``warm`` (slopes, multipliers) (n, K, neurons), when given, is where each row's tuning starts.
+
+        Returns the new ``best``; when neurons are split (for :meth:`branching_neurons`), the
         rows' bounds (n, K) with each layer's neuron weights in them (n, K, kept), zero where nothing
-        was tuned; None when inputs are split (nothing reads them).
+        was tuned (None when inputs are split: nothing reads them); and ``warm`` with the tuned rows'
+        best slopes and multipliers in place.
         """
         owner, n = self.objective.owner, lo.shape[0]
         live = ((np.ones_like(best, dtype=bool) if open_ is None else open_) & ~self.closes(best))[:, owner]
         some = np.flatnonzero(live.any(axis=1))
         layers = [np.zeros((n, row_upper.shape[1], kept.size)) for *_, kept in relaxations] if self.neuron_branching else None
         if not some.size:
-            return best, None if layers is None else (row_upper, layers)
+            return best, None if layers is None else (row_upper, layers), warm
         k = int(live.sum(axis=1).max())
         picked = np.argsort(~live[some], axis=1, kind="stable")[:, :k]  # (m, k)
-        tuned, tuned_x, tuned_layers = self.bounder.optimised_upper(
-            self.objective.form, lo[some], hi[some], *take_bounds(lowers, uppers, relaxations, some), steps, rows=picked)
+        start = None  # (zero-width slopes: warm starts are off)
+        if warm is not None and warm[0].shape[2]:
+            start = tuple(np.take_along_axis(a[some], picked[:, :, None], 1) for a in warm)
+        tuned, tuned_x, tuned_layers, tuned_start = self.bounder.optimised_upper(
+            self.objective.form, lo[some], hi[some], *take_bounds(lowers, uppers, relaxations, some), steps, rows=picked, warm=start)
+        if start is not None:
+            warm = tuple(a.copy() for a in warm)
+            for full, part in zip(warm, tuned_start):
+                rows = full[some]
+                np.put_along_axis(rows, picked[:, :, None], part, 1)
+                full[some] = rows
         # a row's bound and its linear function travel together (the combinations need both)
         rows_upper, rows_x = row_upper[some], on_x[some]
         current, current_x = np.take_along_axis(rows_upper, picked, 1), np.take_along_axis(rows_x, picked[:, :, None], 1)
@@ -522,14 +550,14 @@ class BranchAndBound:
         best = best.copy()
         best[some] = np.minimum(best[some], self.objective.combined_upper(rows_upper, rows_x, lo[some], hi[some])[0])
         if layers is None:
-            return best, None
+            return best, None, warm
         row_upper = np.array(row_upper)
         row_upper[some] = rows_upper
         for full, c in zip(layers, tuned_layers):
             part = np.zeros((some.size, row_upper.shape[1], c.shape[2]))
             np.put_along_axis(part, picked[:, :, None], c, 1)
             full[some] = part
-        return best, (row_upper, layers)
+        return best, (row_upper, layers), warm
 
     def branching_neurons(self, per: np.ndarray, weights: tuple, lowers: list, uppers: list, relaxations: list) -> np.ndarray:
         """The neuron to split in each box (n,), -1 where none is unstable: the largest estimated gain
@@ -566,9 +594,10 @@ class BranchAndBound:
         self.counters.subproblems += boxes.count
         if computed is None:
             lowers, uppers, relaxations = self.bounder.neuron_bounds(boxes.lo, boxes.hi, boxes.lower, boxes.upper, not self.keeps_bounds)
-            per, slopes, weights = self.margin_upper(boxes.lo, boxes.hi, lowers, uppers, relaxations, boxes.open)
+            per, slopes, weights, (alpha, beta) = self.margin_upper(boxes.lo, boxes.hi, lowers, uppers, relaxations, boxes.open,
+                                                                    (boxes.alpha, boxes.beta))
         else:
-            (lowers, uppers, relaxations), (per, slopes, weights) = computed
+            (lowers, uppers, relaxations), (per, slopes, weights, (alpha, beta)) = computed
         # a split whose side the bounds exclude (lower > upper somewhere): no point of the box is on it
         empty = np.zeros(boxes.count, dtype=bool)
         for lower, upper in zip(lowers, uppers):
@@ -590,7 +619,7 @@ class BranchAndBound:
             neuron = np.full(alive.size, -1)
         return Boxes(
             boxes.lo[alive], boxes.hi[alive], open_[alive], lower[alive], upper[alive],
-            per[alive].max(axis=1), slopes[alive, chosen], neuron,
+            per[alive].max(axis=1), slopes[alive, chosen], neuron, alpha[alive], beta[alive],
         )
 
     def refilter(self, boxes: Boxes) -> Boxes:
@@ -621,9 +650,13 @@ class BranchAndBound:
         neurons = self.network.neuron_count
         known_lower = np.full((1, neurons), -np.inf) if self.known is None else self.known[0][None, :].astype(float)
         known_upper = np.full((1, neurons), np.inf) if self.known is None else self.known[1][None, :].astype(float)
+        # no warm start (or no tuning): zero-width slopes and multipliers, which every child inherits
+        rows = self.objective.form.out_dim
+        width = neurons if s.warm_start and not self.neuron_branching and s.input_steps > 0 else 0
         root = Boxes(
             box.lower[None, :].copy(), box.upper[None, :].copy(), np.ones((1, self.objective.disjuncts), dtype=bool),
             known_lower, known_upper, np.zeros(1), np.zeros((1, box.dim)), np.full(1, -1),
+            np.full((1, rows, width), np.nan, dtype=np.float32), np.zeros((1, rows, width), dtype=np.float32),
         )
         stack: list[Boxes] = []
         self.open_upper = -np.inf
@@ -713,7 +746,7 @@ class BranchAndBound:
         valid = np.take_along_axis(eligible, dims, 1)
         trials = Boxes.concatenate([boxes.halves(dims[:, r]) for r in range(m)])  # per rank: n lower, n upper halves
         lowers, uppers, relaxations = self.bounder.neuron_bounds(trials.lo, trials.hi, trials.lower, trials.upper)
-        bounds = self.margin_upper(trials.lo, trials.hi, lowers, uppers, relaxations, trials.open)
+        bounds = self.margin_upper(trials.lo, trials.hi, lowers, uppers, relaxations, trials.open, (trials.alpha, trials.beta))
         per = np.where(trials.open, bounds[0], -np.inf).max(axis=1).reshape(m, 2, n)
         score = np.where(valid.T, per.max(axis=1) + 1e-3 * per.min(axis=1), np.inf)  # (m, n)
         best = np.argmin(score, axis=0)
@@ -725,7 +758,8 @@ class BranchAndBound:
         picked = np.concatenate([best * 2 * n + np.arange(n), best * 2 * n + n + np.arange(n)])
         # the kept halves are bounded already: their bounds are handed on, not computed again
         kept = take_bounds(lowers, uppers, relaxations, picked)
-        return self.bound(trials.take(picked), (kept, (bounds[0][picked], bounds[1][picked], None)))  # no neuron weights when inputs split
+        warm = tuple(a[picked] for a in bounds[3])
+        return self.bound(trials.take(picked), (kept, (bounds[0][picked], bounds[1][picked], None, warm)))  # no neuron weights when inputs split
 
     def try_boxes(self, boxes: Boxes) -> None:
         """Try each box's centre and the corner maximising its linear bound; a few gradient steps from the best corners."""
