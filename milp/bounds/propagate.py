@@ -317,8 +317,9 @@ class BatchBounder:
         Returns the bounds (n, R), the slopes on x of the linear functions they maximise
         (n, R, input_dim), per ReLU layer the coefficients of the best iterate on the layer's
         kept neurons (n, R, kept) (zero arrays where the objective does not reach the layer): a
-        neuron's weight in the bound, which the branching scores read; and the best iterate's
-        slopes and multipliers as ``warm`` takes them (float32; NaN slopes off the unstable neurons).
+        neuron's weight in the bound, which the branching scores read; and, when ``warm`` is given
+        (all NaN: a cold start), the best iterate's slopes and multipliers as ``warm`` takes them
+        (float32; NaN slopes off the unstable neurons), else None.
 
         The iterations run in float32 (twice as fast, and only a choice of slopes and multipliers
         rides on them); the best iterate's bound is then computed once more in float64 and widened,
@@ -384,6 +385,8 @@ class BatchBounder:
         weights = [np.zeros((n, rows, relax[3].size)) for relax in relaxations]
         for source, c in met:
             weights[source - 1] = c
+        if warm is None:
+            return self._widen(value, magnitude, True), on_x, weights, None
         best_slopes = np.full((n, rows, self.offsets[-1]), np.nan, dtype=np.float32)
         best_multipliers = np.zeros((n, rows, self.offsets[-1]), dtype=np.float32)
         for (*_, kept), first, a, b, is_unstable in zip(relaxations, self.offsets, best_alpha, best_beta, unstable):

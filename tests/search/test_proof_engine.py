@@ -85,7 +85,9 @@ def test_a_warm_start_resumes_the_tuning_and_any_start_stays_sound(kind, seed):
     bounder, lo, hi, phases, lowers, uppers, relaxations = _split_boxes(network, rng)
     form = network.output
     one_step, *_ = bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, 1)
-    tuned, _, _, (slopes, multipliers) = bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, 25)
+    cold = (np.full((lo.shape[0], form.out_dim, network.neuron_count), np.nan, dtype=np.float32),
+            np.zeros((lo.shape[0], form.out_dim, network.neuron_count), dtype=np.float32))
+    tuned, _, _, (slopes, multipliers) = bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, 25, warm=cold)
     assert slopes.shape == multipliers.shape == (lo.shape[0], form.out_dim, network.neuron_count)
     assert np.all((np.isnan(slopes)) | ((slopes >= 0) & (slopes <= 1))) and np.all(multipliers >= 0)
     # one step from the best iterate is as tight as the 25 steps (one step from CROWN's is not)
