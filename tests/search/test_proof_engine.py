@@ -60,6 +60,11 @@ def _split_boxes(network, rng, n=6, splits=3):
     return bounder, lo, hi, phases, lowers, uppers, relaxations
 
 
+def _small_network(kind: str, rng):
+    """A plain ("mlp") or residual 3-input net with three hidden layers of 10 and 2 outputs."""
+    return random_mlp(rng, [3, 10, 10, 10, 2]) if kind == "mlp" else random_residual(rng, 3, 10, 4, 2)
+
+
 def _on_split_side(network, x, phases_row):
     z = np.concatenate(network.forward(x).pre_activations, axis=1)
     keep = np.ones(x.shape[0], dtype=bool)
@@ -81,7 +86,7 @@ def _sampled_subproblems(network, rng, lo, hi, phases, count=40000):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_warm_start_resumes_the_tuning_and_any_start_stays_sound(kind, seed):
     rng = np.random.default_rng(seed)
-    network = random_mlp(rng, [3, 10, 10, 10, 2]) if kind == "mlp" else random_residual(rng, 3, 10, 4, 2)
+    network = _small_network(kind, rng)
     bounder, lo, hi, phases, lowers, uppers, relaxations = _split_boxes(network, rng)
     form = network.output
     one_step, *_ = bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, 1)
@@ -110,7 +115,7 @@ def test_a_warm_start_resumes_the_tuning_and_any_start_stays_sound(kind, seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_optimised_bounds_lie_above_every_sample_of_the_split_subproblem(kind, seed):
     rng = np.random.default_rng(seed)
-    network = random_mlp(rng, [3, 10, 10, 10, 2]) if kind == "mlp" else random_residual(rng, 3, 10, 4, 2)
+    network = _small_network(kind, rng)
     bounder, lo, hi, phases, lowers, uppers, relaxations = _split_boxes(network, rng)
     form = network.output
     fixed, *_ = bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, 0)
@@ -130,7 +135,7 @@ def test_optimised_bounds_lie_above_every_sample_of_the_split_subproblem(kind, s
 @pytest.mark.parametrize("seed", [0, 1])
 def test_optimised_intermediate_bounds_hold_every_sampled_pre_activation(kind, seed):
     rng = np.random.default_rng(10 + seed)
-    network = random_mlp(rng, [3, 10, 10, 10, 2]) if kind == "mlp" else random_residual(rng, 3, 10, 4, 2)
+    network = _small_network(kind, rng)
     bounder, lo, hi, phases, lowers, uppers, _ = _split_boxes(network, rng)
     known_lower, known_upper = np.concatenate(lowers, axis=1), np.concatenate(uppers, axis=1)
     tuned_lowers, tuned_uppers, _ = bounder.optimised_neuron_bounds(lo, hi, known_lower, known_upper, 20)
