@@ -21,7 +21,7 @@ from milp.core.options import SolverOptions
 from milp.core.tolerances import proves_not_positive
 from milp.encode.bigm import MilpModel, affine_row, build_milp, condition_rows
 from milp.search.witness import Reference, check_point, clip_to_box, polish_in_pattern
-from milp.solvers.highs import HighsSolver, Solution, Status
+from milp.solvers.highs import BackgroundSolve, HighsSolver, Solution, Status
 
 __all__ = ["Maximum", "MaximumArm", "milp_maximum", "milp_reach", "solve_checked", "check_solution", "limit_reason", "values_at"]
 
@@ -102,29 +102,30 @@ def milp_maximum(network, box, bounds, form, reference, deadline, options, check
 
 
 class MaximumArm:
-    """The whole-box big-M MILP of a maximum, solved by HiGHS in a background thread.
+    """The whole-box big-M MILP of a maximum, solved by HiGHS in a child process.
 
     A portfolio's second arm: the branch and bound runs beside it, and whichever proves the
     maximum first answers, so a query is never slower than the plain model by more than the
-    start-up (HiGHS runs without the interpreter lock, on the second core).
+    start-up (the child runs on the second core; see :class:`~milp.solvers.highs.BackgroundSolve`).
     """
 
     def __init__(self, network, box, bounds, form, options, deadline, reference=None):
         self.network, self.box, self.form, self.reference = network, box, form, reference
-        self.model, self.solver = _maximum_model(network, box, bounds, form, options)
-        self.solver.start(deadline)
+        self.model = build_milp(network, box, bounds)
+        cols, coefs, constant = affine_row(self.model.layout, form)
+        self.solve = BackgroundSolve(self.model, options, (cols, coefs, constant, True), deadline)
 
     def finished(self) -> bool:
-        return self.solver.finished()
+        return self.solve.finished()
 
     def abandon(self) -> None:
-        """Stop the arm without waiting for it (HiGHS stops at its next node; the thread then ends)."""
-        self.solver.cancel()
+        """Stop the arm without waiting for it (HiGHS stops at its next node; the child then ends)."""
+        self.solve.cancel()
 
     def result(self) -> Maximum:
         """Stop the arm (if it still runs) and return its outcome: a checked :class:`Maximum`."""
-        self.solver.cancel()
-        return _maximum_of(self.network, self.box, self.model, self.solver.join(), self.form, self.reference)
+        self.solve.cancel()
+        return _maximum_of(self.network, self.box, self.model, self.solve.join(), self.form, self.reference)
 
 
 def _maximum_of(network, box, model, solution, form, reference, check_network=None, split: bool = False) -> Maximum:

@@ -219,7 +219,7 @@ def maximize(
 
     A portfolio of two arms, and the first proof answers: the branch and bound of
     :mod:`milp.search.branch` (splitting inputs when they are few, neurons otherwise, with exact
-    MILPs on small sub-problems), and the whole-box big-M MILP in a background thread
+    MILPs on small sub-problems), and the whole-box big-M MILP in a child process
     (``portfolio=False``: the branch and bound alone). ``split_inputs=False`` asks for the MILP
     alone; ``settings`` are the branch and bound's. ``solver`` names a Pyomo solver (e.g.
     ``"highs"``, ``"gurobi"``): the whole big-M MILP is then solved through Pyomo instead, and its

@@ -9,12 +9,14 @@
 * Their gradient is the finite difference of the bound.
 * Neuron branching proves the same maxima as the plain big-M MILP, and the same verdicts as the
   brute-force oracle; a split's ``z <= 0`` is a row of the sub-problem's MILP.
-* The background MILP of the portfolio gives the answer of a foreground solve.
+* The background MILP of the portfolio (a child process) gives the answer of a foreground solve,
+  and stops when cancelled with a bound above every sampled value.
 * A search stopped at any point reports a bound at or above the true maximum.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -31,7 +33,7 @@ from milp.encode.bigm import affine_row, build_milp
 from milp.search.branch import BranchAndBound, Boxes, Objective, Settings
 from milp.search.exact import milp_maximum
 from milp.search.queries import QUERY_SETTINGS, _branch_maximum, maximize, reach
-from milp.solvers.highs import HighsSolver
+from milp.solvers.highs import BackgroundSolve, HighsSolver, Status
 from nets import random_mlp, random_residual
 
 
@@ -310,17 +312,15 @@ def test_a_background_solve_answers_as_a_foreground_one():
     box = Box(np.full(2, -1.0), np.full(2, 1.0))
     model = build_milp(network, box, interval_bounds(network, box))
     columns, coefficients, constant = affine_row(model.layout, value_form(network, "y", 0))
-    answers = []
-    for background in (False, True):
-        solver = HighsSolver(model)
-        solver.set_objective(columns, coefficients, constant, maximize=True)
-        if background:
-            solver.start(Deadline.after(30))
-            answers.append(solver.join())
-        else:
-            answers.append(solver.solve(Deadline.after(30)))
-    assert answers[0].status == answers[1].status == "optimal"
-    assert answers[1].objective == pytest.approx(answers[0].objective, rel=1e-9)
+    solver = HighsSolver(model)
+    solver.set_objective(columns, coefficients, constant, maximize=True)
+    foreground = solver.solve(Deadline.after(30))
+    background = BackgroundSolve(model, SolverOptions(), (columns, coefficients, constant, True), Deadline.after(30))
+    answer = background.join()
+    assert background.finished()
+    assert foreground.status == answer.status == "optimal"
+    assert answer.objective == pytest.approx(foreground.objective, rel=1e-9)
+    assert np.allclose(answer.values, foreground.values, atol=1e-6)
 
 
 @pytest.mark.parametrize("best_every", [0, 1])
@@ -358,3 +358,23 @@ def test_the_best_boxes_come_from_the_chunk_holding_the_highest_bound():
     assert [list(c.score) for c in stack] == [[5.0, 1.0], [2.0, 3.0], [4.0]]  # the rest keep their places
     assert list(Boxes.pop_best(stack, 3).score) == [5.0, 1.0]  # a whole chunk when it is small enough
     assert [list(c.score) for c in stack] == [[2.0, 3.0], [4.0]]
+
+
+def test_a_cancelled_background_solve_stops_and_keeps_a_sound_bound():
+    """A MILP far too large to finish: cancelled after a moment, it answers at once (long before its
+    60 s), without a proof, and any bound it reports is above every sampled value."""
+    rng = np.random.default_rng(0)
+    network = random_mlp(rng, [10, 64, 64, 64, 1])
+    box = Box(np.full(10, -1.0), np.full(10, 1.0))
+    model = build_milp(network, box, interval_bounds(network, box))
+    columns, coefficients, constant = affine_row(model.layout, value_form(network, "y", 0))
+    started = time.perf_counter()
+    background = BackgroundSolve(model, SolverOptions(), (columns, coefficients, constant, True), Deadline.after(60))
+    time.sleep(1.0)
+    assert not background.finished()
+    background.cancel()
+    answer = background.join()
+    assert time.perf_counter() - started < 30
+    assert answer.status in (Status.INTERRUPTED, Status.FEASIBLE)
+    sampled = float(network.forward(box.sample(20000, rng)).output[:, 0].max())
+    assert answer.bound is None or answer.bound >= sampled - 1e-9
