@@ -229,27 +229,36 @@ class BatchBounder:
             lower = np.maximum(lower, known_lower[:, part])
             upper = np.minimum(upper, known_upper[:, part])
             need = (lower < 0) & (upper > 0)
-            k = int(need.sum(axis=1).max(initial=0))
-            if back_substitute and k and any(source > 0 for source in form.sources):
-                # back-substitute each box's unstable neurons (padded to the batch's largest count)
-                chosen = np.argsort(~need, axis=1, kind="stable")[:, :k]  # (n, k)
-                start = {s: np.concatenate([m[chosen], -m[chosen]], axis=1) for s, m in form.terms}
-                const = np.concatenate([form.bias[chosen], -form.bias[chosen]], axis=1)
-                value, _, magnitude = self._back_substitute(start, const, lo, hi, relaxations)
-                bound = self._widen(value, magnitude, True)
-                if self.lower_slopes and relaxations:
-                    # the same with lower slope 0 on the unstable neurons below; keep the tighter
-                    zero = with_lower_slope(relaxations, lowers, uppers, 0.0)
-                    value, _, magnitude = self._back_substitute(start, const, lo, hi, zero)
-                    bound = np.minimum(bound, self._widen(value, magnitude, True))
-                new_upper = bound[:, :k]
-                new_lower = -bound[:, k:]
-                np.put_along_axis(upper, chosen, np.minimum(np.take_along_axis(upper, chosen, 1), new_upper), 1)
-                np.put_along_axis(lower, chosen, np.maximum(np.take_along_axis(lower, chosen, 1), new_lower), 1)
+            counts = need.sum(axis=1)
+            if back_substitute and counts.any() and any(source > 0 for source in form.sources):
+                zero = with_lower_slope(relaxations, lowers, uppers, 0.0) if self.lower_slopes and relaxations else None
+                # boxes with similar counts of unstable neurons together: each group is padded to its own largest
+                for group in padding_groups(counts):
+                    self._bound_unstable(form, lo[group], hi[group], need[group], int(counts[group].max()),
+                                         _rows_of(relaxations, uppers, group), None if zero is None else _rows_of(zero, uppers, group),
+                                         lower, upper, group)
             lowers.append(lower)
             uppers.append(upper)
             relaxations.append(relaxation(lower, upper))
         return lowers, uppers, relaxations
+
+    def _bound_unstable(self, form: Affine, lo, hi, need, k: int, relaxations: list, zero: list | None,
+                        lower: np.ndarray, upper: np.ndarray, group: np.ndarray) -> None:
+        """Back-substitute the unstable neurons ``need`` (m, width) of the boxes ``group`` (m,), padded to
+        ``k`` a box, through ``relaxations`` (and ``zero``, the same with lower slope 0: the tighter
+        bound is kept); tightens ``lower``/``upper`` (n, width) in place on the group's rows."""
+        chosen = np.argsort(~need, axis=1, kind="stable")[:, :k]  # (m, k)
+        start = {s: np.concatenate([m[chosen], -m[chosen]], axis=1) for s, m in form.terms}
+        const = np.concatenate([form.bias[chosen], -form.bias[chosen]], axis=1)
+        value, _, magnitude = self._back_substitute(start, const, lo, hi, relaxations)
+        bound = self._widen(value, magnitude, True)
+        if zero is not None:
+            value, _, magnitude = self._back_substitute(start, const, lo, hi, zero)
+            bound = np.minimum(bound, self._widen(value, magnitude, True))
+        rows_upper, rows_lower = upper[group], lower[group]
+        np.put_along_axis(rows_upper, chosen, np.minimum(np.take_along_axis(rows_upper, chosen, 1), bound[:, :k]), 1)
+        np.put_along_axis(rows_lower, chosen, np.maximum(np.take_along_axis(rows_lower, chosen, 1), -bound[:, k:]), 1)
+        upper[group], lower[group] = rows_upper, rows_lower
 
     def optimised_neuron_bounds(self, lo: np.ndarray, hi: np.ndarray, known_lower: np.ndarray, known_upper: np.ndarray,
                                 steps: int) -> tuple[list, list, list]:
@@ -493,6 +502,38 @@ class BatchBounder:
         if precise:
             magnitude += np.einsum("nrd,nd->nr", np.abs(on_x), np.maximum(np.abs(lo), np.abs(hi)))
         return value, on_x, magnitude
+
+
+def padding_groups(counts: np.ndarray, least: int = 16) -> list[np.ndarray]:
+    """The boxes with a positive ``counts`` (n,) (rows each needs back-substituted) in groups of equal
+    count, as index arrays in ascending order of count; a group of fewer than ``least`` boxes takes in
+    the next counts (a numpy call per group has its overhead).
+
+    A batch is padded to its largest count; deep in a search that is often four times the mean
+    (ACAS Xu: 17 rows against 4.0 on a last layer). Measured on ACAS Xu property 2, net 3_3: 30.1 s
+    padded to the batch, 21.3 s in groups whose counts are within a factor 2, 17.0 s within 1.25,
+    16.7 s equal.
+    """
+    order = np.argsort(counts, kind="stable")
+    ordered = counts[order]
+    groups, first = [], int(np.searchsorted(ordered, 1))
+    while first < order.size:
+        end = max(int(np.searchsorted(ordered, ordered[first], side="right")), min(order.size, first + least))
+        if order.size - end < least:  # too few left for a group of their own
+            end = order.size
+        groups.append(order[first:end])
+        first = end
+    return groups
+
+
+def _rows_of(relaxations: list, uppers: list, group: np.ndarray) -> list:
+    """The relaxations of the boxes ``group``, each layer restricted to the neurons not inactive in
+    all of them (a narrower matrix for every product of the back-substitution)."""
+    out = []
+    for (a, s, t, kept), upper in zip(relaxations, uppers):
+        live = np.flatnonzero(np.any(upper[group][:, kept] >= 0, axis=0))
+        out.append((a[group][:, live], s[group][:, live], t[group][:, live], kept[live]))
+    return out
 
 
 def relaxation(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -1,5 +1,6 @@
 """Pre-activation bounds: soundness against sampling, exactness where the truth is analytic,
-and symbolic bounds never looser (and usually tighter) than interval bounds."""
+and symbolic bounds never looser (and usually tighter) than interval bounds; a batch of boxes
+grouped by unstable count gets the bounds of one padded batch."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from milp.bounds.propagate import Bounds, BoundsError, bound_affine, interval_bounds, output_bounds, symbolic_bounds
+from milp.bounds import propagate
+from milp.bounds.propagate import (BatchBounder, Bounds, BoundsError, bound_affine, interval_bounds, output_bounds,
+                                   padding_groups, symbolic_bounds)
 from milp.core.box import Box, BoxError
 from milp.core.network import Affine, Network
 
@@ -277,3 +280,61 @@ def test_inputs_that_do_not_fit_are_rejected():
         symbolic_bounds(network, box, base=Bounds((np.zeros(5),), (np.ones(5),), "wrong"))
     with pytest.raises(BoundsError, match="columns on h0"):
         bound_affine(network, symbolic_bounds(network, box), box, Affine(((1, np.ones((1, 3))),), np.zeros(1)))
+
+
+# ------------------------------------------------------------------ a batch in groups
+def test_padding_groups_hold_each_box_that_needs_rows_once_in_ascending_groups():
+    rng = np.random.default_rng(0)
+    for n in (0, 5, 40, 500):
+        counts = rng.integers(0, 12, n) * rng.integers(0, 2, n)
+        groups = padding_groups(counts, least=16)
+        held = np.concatenate(groups) if groups else np.zeros(0, dtype=int)
+        assert sorted(held.tolist()) == np.flatnonzero(counts > 0).tolist()
+        for group, after in zip(groups, groups[1:]):
+            assert counts[group].max() <= counts[after].min()  # ascending
+            assert group.size >= 16 or counts[group].min() == counts[group].max()
+        # a group of several counts only when the smallest count alone had too few boxes
+        for group in groups:
+            smallest = counts[group].min()
+            if counts[group].max() > smallest:
+                assert np.count_nonzero(counts[group] == smallest) < 16
+
+
+@pytest.mark.parametrize("kind", ["mlp", "residual"])
+def test_boxes_in_groups_get_the_bounds_of_one_padded_batch_and_hold_every_sample(kind, monkeypatch):
+    """Sub-boxes of many sizes (so their counts of unstable neurons differ): the grouped back-substitution
+    gives every box the bounds the single padded batch gives it, and they hold sampled pre-activations."""
+    rng = np.random.default_rng(3)
+    network = random_mlp(rng, [3, 24, 24, 24, 24, 2]) if kind == "mlp" else random_residual(rng, 3, 24, 4, 2)
+    n = 300
+    centre = rng.uniform(-1, 1, (n, 3))
+    radius = 10.0 ** rng.uniform(-3, 0, (n, 1)) * rng.uniform(0.5, 1.0, (n, 3))
+    lo, hi = centre - radius, centre + radius
+    unknown = np.full((n, network.neuron_count), np.inf)
+    bounder = BatchBounder(network)
+    grouped = bounder.neuron_bounds(lo, hi, -unknown, unknown)
+    groups_seen = []
+    original = propagate.padding_groups
+
+    def one_group(counts, least=16):
+        groups_seen.append(len(original(counts, least)))
+        positive = np.flatnonzero(counts > 0)
+        return [positive] if positive.size else []
+
+    monkeypatch.setattr(propagate, "padding_groups", one_group)
+    padded = bounder.neuron_bounds(lo, hi, -unknown, unknown)
+    assert max(groups_seen) >= 3  # the batch did split into groups
+    # the unstable neurons' bounds, hence the relaxations, are the same; the single batch's padding
+    # rows tighten some stable neurons' bounds as well, which changes nothing downstream
+    for (gl, gu, pl, pu) in zip(grouped[0], grouped[1], padded[0], padded[1]):
+        unstable = (gl < 0) & (gu > 0)
+        assert np.array_equal(unstable, (pl < 0) & (pu > 0))
+        assert np.allclose(gl[unstable], pl[unstable], rtol=1e-12, atol=1e-12)
+        assert np.allclose(gu[unstable], pu[unstable], rtol=1e-12, atol=1e-12)
+    for g, p in zip(grouped[2], padded[2]):
+        assert np.array_equal(g[3], p[3]) and all(np.allclose(a, b, rtol=1e-12, atol=1e-12) for a, b in zip(g[:3], p[:3]))
+    lower, upper = np.concatenate(grouped[0], axis=1), np.concatenate(grouped[1], axis=1)
+    for i in rng.choice(n, 20, replace=False):
+        x = lo[i] + rng.random((4000, 3)) * (hi[i] - lo[i])
+        z = np.concatenate(network.forward(x).pre_activations, axis=1)
+        assert np.all(z >= lower[i] - 1e-12) and np.all(z <= upper[i] + 1e-12)
