@@ -164,7 +164,9 @@ class BatchBounder:
     Only unstable neurons need their bounds (a stable one's relaxation is exact whatever
     its bounds), so a neuron whose sign is known — from the bounds of the enclosing box,
     which hold in a sub-box too, or from interval bounds — is not back-substituted, and
-    neurons inactive in every box of a batch drop out of the matrices.
+    neurons inactive in every box of a batch drop out of the matrices. A layer's unstable neurons
+    are back-substituted for groups of boxes with the same count of them (:func:`padding_groups`),
+    each group padded to its own count and its relaxations narrowed to the neurons it needs.
 
     With ``lower_slopes`` (the default) each unstable neuron's bounds are back-substituted
     twice, with the adaptive lower slopes below and with lower slope 0, keeping the tighter:
