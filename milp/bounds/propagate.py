@@ -236,9 +236,9 @@ class BatchBounder:
                 zero = with_lower_slope(relaxations, lowers, uppers, 0.0) if self.lower_slopes and relaxations else None
                 # boxes with similar counts of unstable neurons together: each group is padded to its own largest
                 for group in padding_groups(counts):
+                    own, *own_zero = _rows_of(group, uppers, relaxations, *([] if zero is None else [zero]))
                     self._bound_unstable(form, lo[group], hi[group], need[group], int(counts[group].max()),
-                                         _rows_of(relaxations, uppers, group), None if zero is None else _rows_of(zero, uppers, group),
-                                         lower, upper, group)
+                                         own, own_zero[0] if own_zero else None, lower, upper, group)
             lowers.append(lower)
             uppers.append(upper)
             relaxations.append(relaxation(lower, upper))
@@ -528,14 +528,13 @@ def padding_groups(counts: np.ndarray, least: int = 16) -> list[np.ndarray]:
     return groups
 
 
-def _rows_of(relaxations: list, uppers: list, group: np.ndarray) -> list:
-    """The relaxations of the boxes ``group``, each layer restricted to the neurons not inactive in
-    all of them (a narrower matrix for every product of the back-substitution)."""
-    out = []
-    for (a, s, t, kept), upper in zip(relaxations, uppers):
-        live = np.flatnonzero(np.any(upper[group][:, kept] >= 0, axis=0))
-        out.append((a[group][:, live], s[group][:, live], t[group][:, live], kept[live]))
-    return out
+def _rows_of(group: np.ndarray, uppers: list, *relaxation_sets: list) -> list:
+    """Each of ``relaxation_sets`` (per-layer relaxations of the same bounds ``uppers``) for the boxes
+    ``group`` only, each layer restricted to the neurons not inactive in all of them (a narrower
+    matrix for every product of the back-substitution)."""
+    lives = [np.flatnonzero(np.any(upper[group][:, kept] >= 0, axis=0)) for (*_, kept), upper in zip(relaxation_sets[0], uppers)]
+    return [[(a[group][:, live], s[group][:, live], t[group][:, live], kept[live]) for (a, s, t, kept), live in zip(relaxations, lives)]
+            for relaxations in relaxation_sets]
 
 
 def relaxation(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -84,12 +84,11 @@ def check_solution(network: Network, box: Box, model: MilpModel, solution: Solut
     return solution, None, why
 
 
-def _maximum_model(network, box, bounds, form, options) -> tuple[MilpModel, HighsSolver]:
+def _maximum_model(network, box, bounds, form) -> tuple[MilpModel, tuple]:
+    """The big-M model over ``box`` and the objective ``max form`` as :meth:`HighsSolver.set_objective` takes it."""
     model = build_milp(network, box, bounds)
-    solver = HighsSolver(model, options)
     cols, coefs, constant = affine_row(model.layout, form)
-    solver.set_objective(cols, coefs, constant, maximize=True)
-    return model, solver
+    return model, (cols, coefs, constant, True)
 
 
 def milp_maximum(network, box, bounds, form, reference, deadline, options, check_network=None, split: bool = False) -> Maximum:
@@ -97,7 +96,9 @@ def milp_maximum(network, box, bounds, form, reference, deadline, options, check
 
     With ``split``, ``bounds`` carry a branch's neuron splits (bounds ending exactly at 0), which
     may leave no point: status ``empty`` then, instead of an internal error."""
-    model, solver = _maximum_model(network, box, bounds, form, options)
+    model, objective = _maximum_model(network, box, bounds, form)
+    solver = HighsSolver(model, options)
+    solver.set_objective(*objective)
     return _maximum_of(network, box, model, solver.solve(deadline), form, reference, check_network, split)
 
 
@@ -111,9 +112,8 @@ class MaximumArm:
 
     def __init__(self, network, box, bounds, form, options, deadline, reference=None):
         self.network, self.box, self.form, self.reference = network, box, form, reference
-        self.model = build_milp(network, box, bounds)
-        cols, coefs, constant = affine_row(self.model.layout, form)
-        self.solve = BackgroundSolve(self.model, options, (cols, coefs, constant, True), deadline)
+        self.model, objective = _maximum_model(network, box, bounds, form)
+        self.solve = BackgroundSolve(self.model, options, objective, deadline)
 
     def finished(self) -> bool:
         return self.solve.finished()
