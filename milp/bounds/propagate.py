@@ -308,7 +308,7 @@ class BatchBounder:
 
     def optimised_upper(self, form: Affine, lo, hi, lowers: list, uppers: list, relaxations: list,
                         steps: int, rates: tuple[float, float] = (0.1, 0.05), rows: np.ndarray | None = None,
-                        warm: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, list, tuple]:
+                        warm: tuple[np.ndarray, np.ndarray] | None = None, enough: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list, tuple]:
         """:meth:`form_upper` with the relaxation tuned to each row and box (the idea of alpha- and beta-CROWN).
 
         Each row gets its own lower ReLU slopes on the unstable neurons (any value in [0, 1] is sound),
@@ -323,7 +323,11 @@ class BatchBounder:
         nothing); the results then have R rows, in that order. ``warm`` (slopes, multipliers), each
         (n, R, neurons) over all ReLU layers' neurons, is where the tuning starts instead: a parent
         box's best iterate, which a sub-box's bound rarely needs to move far from (NaN slopes, and
-        neurons no longer unstable or split, start from CROWN's and 0).
+        neurons no longer unstable or split, start from CROWN's and 0). ``enough`` (n, R), when given,
+        ends the tuning of a box early: once every row's bound is below its entry (a box that closes
+        needs no tighter bound), or when, at a step that is a multiple of 8, some row would stay above
+        its entry even if its bound kept falling at its pace so far (a box that will not close: its
+        untuned bound serves as well).
 
         Returns the bounds (n, R), the slopes on x of the linear functions they maximise
         (n, R, input_dim), per ReLU layer the coefficients of the best iterate on the layer's
@@ -367,26 +371,58 @@ class BatchBounder:
             alpha.append(initial)
             beta.append(initial_beta)
         best = np.full((n, rows), np.inf, dtype=single)
-        best_alpha, best_beta = list(alpha), list(beta)
+        best_alpha, best_beta = [a.copy() for a in alpha], [None if b is None else b.copy() for b in beta]
         alpha_moments = [[np.zeros_like(a), np.zeros_like(a)] for a in alpha]
         beta_moments = [None if b is None else [np.zeros_like(b), np.zeros_like(b)] for b in beta]
+        # the boxes still tuned (a box whose rows are all below `enough` is left as it is); their state
+        active: slice | np.ndarray = slice(None)  # all of them (a view, cheaper than an index) until some finish
+        state_signs, state_unstable = list(signs), list(unstable)
         for step in range(steps + 1 if steps > 0 else 0):  # no steps: CROWN's slopes, bounded below
-            multipliers = [None if b is None else b * sign for b, sign in zip(beta, signs)]
+            multipliers = [None if b is None else b * sign for b, sign in zip(beta, state_signs)]
             met: list = []
             value, on_x, _ = self._back_substitute(start32, const32, lo32, hi32, relaxations32, alpha, multipliers, met)
-            better = value < best
-            best = np.where(better, value, best)
+            held = best[active]
+            better = value < held
+            best[active] = np.where(better, value, held)
             if step:  # step 0's slopes and multipliers are the initial ones, already held
                 kept_better = better[:, :, None]
-                best_alpha = [np.where(kept_better, a, b) for a, b in zip(alpha, best_alpha)]
-                best_beta = [None if b is None else np.where(kept_better, b, k) for b, k in zip(beta, best_beta)]
+                for a, b in zip(alpha, best_alpha):
+                    b[active] = np.where(kept_better, a, b[active])
+                for a, b in zip(beta, best_beta):
+                    if b is not None:
+                        b[active] = np.where(kept_better, a, b[active])
             if step == steps:
                 break
+            if step == 0:
+                first_value = best.copy()
+            if enough is not None and step:
+                held = best[active]
+                done = np.all(held < enough[active], axis=1)
+                if step % 8 == 0:
+                    # too far to go: even at the pace so far some row would not get below `enough`
+                    pace = (first_value[active] - held) / step
+                    done |= np.any(held - pace * (steps - step) >= enough[active], axis=1)
+                if done.all():
+                    break
+                if done.sum() * 8 >= done.size:  # drop the finished boxes from the iterations
+                    keep = np.flatnonzero(~done)
+                    active = (np.arange(n) if isinstance(active, slice) else active)[keep]
+                    met = [(source, c[keep] if c.ndim == 3 else c) for source, c in met]  # (R, kept): shared rows
+                    on_x, lo32, hi32 = on_x[keep], lo32[keep], hi32[keep]
+                    start32 = {source: m[keep] if m.ndim == 3 else m for source, m in start32.items()}
+                    const32 = const32[keep] if const32.ndim == 2 else const32
+                    relaxations32 = [(a[keep], s_[keep], t[keep], kept) for a, s_, t, kept in relaxations32]
+                    alpha = [a[keep] for a in alpha]
+                    beta = [None if b is None else b[keep] for b in beta]
+                    alpha_moments = [[m[keep] for m in ms] for ms in alpha_moments]
+                    beta_moments = [None if ms is None else [m[keep] for m in ms] for ms in beta_moments]
+                    state_signs = [None if g is None else g[keep] for g in state_signs]
+                    state_unstable = [u[keep] for u in state_unstable]
             for layer, gz, c in self._gradients(met, on_x, lo32, hi32, relaxations32, alpha):
-                g_alpha = np.where(unstable[layer], gz * np.minimum(c, 0.0), 0.0)
+                g_alpha = np.where(state_unstable[layer], gz * np.minimum(c, 0.0), 0.0)
                 alpha[layer] = np.clip(alpha[layer] - _adam(alpha_moments[layer], g_alpha, step, rates[0]), 0.0, 1.0)
                 if beta[layer] is not None:
-                    g_beta = gz * signs[layer]
+                    g_beta = gz * state_signs[layer]
                     beta[layer] = np.maximum(beta[layer] - _adam(beta_moments[layer], g_beta, step, rates[1]), 0.0)
         # the sound bound of the best iterate, in float64 (any slopes in [0, 1] and multipliers >= 0 are sound)
         slopes = [a.astype(np.float64) for a in best_alpha]

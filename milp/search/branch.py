@@ -190,6 +190,8 @@ class Objective:
         below the smallest single row's when different rows are binding in different parts of
         the box. The best combination of a grid (single rows included) is taken.
         """
+        if self.weights.shape[0] == self.disjuncts:  # one row per disjunct: nothing to combine
+            return row_upper, on_x
         centre, radius = (lo + hi) * 0.5, (hi - lo) * 0.5
         reach = np.maximum(np.abs(lo), np.abs(hi))
         row_offset = row_upper - np.einsum("nkd,nd->nk", on_x, centre) - np.einsum("nkd,nd->nk", np.abs(on_x), radius)
@@ -512,8 +514,8 @@ class BranchAndBound:
                     warm: tuple | None = None) -> tuple[np.ndarray, tuple | None, tuple | None]:
         """``best`` (n, J), the margins' bounds, tightened by tuning the relaxation of each row of the
         disjuncts they leave open (``open_`` (n, J) or all) for ``steps`` steps; ``row_upper`` (n, K)
-        and ``on_x`` (n, K, d) are the rows' untuned bounds and linear functions. Only the boxes where
-        some disjunct is open are tuned, each on its open rows (padded to the batch's most).
+        and ``on_x`` (n, K, d) are the rows' untuned bounds and linear functions. Only the rows of open
+        disjuncts are tuned, each (box, row) pair on its own.
 
         ``warm`` (slopes, multipliers) (n, K, neurons), when given, is where each row's tuning starts.
 
@@ -524,39 +526,37 @@ class BranchAndBound:
         """
         owner, n = self.objective.owner, lo.shape[0]
         live = ((np.ones_like(best, dtype=bool) if open_ is None else open_) & ~self.closes(best))[:, owner]
-        some = np.flatnonzero(live.any(axis=1))
         layers = [np.zeros((n, row_upper.shape[1], kept.size)) for *_, kept in relaxations] if self.neuron_branching else None
-        if not some.size:
+        # each (box, row) pair is tuned as a sub-problem of its own: no padding to the batch's most open
+        # rows, and each pair stops on its own (a disjunct closes on its own too)
+        box_of, row_of = np.nonzero(live)
+        if not box_of.size:
             return best, None if layers is None else (row_upper, layers), warm
-        k = int(live.sum(axis=1).max())
-        picked = np.argsort(~live[some], axis=1, kind="stable")[:, :k]  # (m, k)
         start = None  # (zero-width slopes: warm starts are off)
         if warm is not None and warm[0].shape[2]:
-            start = tuple(np.take_along_axis(a[some], picked[:, :, None], 1) for a in warm)
+            start = tuple(a[box_of, row_of][:, None, :] for a in warm)
+        # a row that closes (with a margin for the float32 iterations) is tuned no further
+        level = self.level()
+        enough = np.full((box_of.size, 1), level - 1e-3 * (1.0 + abs(level)))
         tuned, tuned_x, tuned_layers, tuned_start = self.bounder.optimised_upper(
-            self.objective.form, lo[some], hi[some], *take_bounds(lowers, uppers, relaxations, some), steps, rows=picked, warm=start)
+            self.objective.form, lo[box_of], hi[box_of], *take_bounds(lowers, uppers, relaxations, box_of), steps,
+            rows=row_of[:, None], warm=start, enough=enough)
         if start is not None:
             warm = tuple(a.copy() for a in warm)
             for full, part in zip(warm, tuned_start):
-                rows = full[some]
-                np.put_along_axis(rows, picked[:, :, None], part, 1)
-                full[some] = rows
+                full[box_of, row_of] = part[:, 0]
         # a row's bound and its linear function travel together (the combinations need both)
-        rows_upper, rows_x = row_upper[some], on_x[some]
-        current, current_x = np.take_along_axis(rows_upper, picked, 1), np.take_along_axis(rows_x, picked[:, :, None], 1)
-        better = tuned < current
-        np.put_along_axis(rows_upper, picked, np.where(better, tuned, current), 1)
-        np.put_along_axis(rows_x, picked[:, :, None], np.where(better[:, :, None], tuned_x, current_x), 1)
+        better = tuned[:, 0] < row_upper[box_of, row_of]
+        row_upper, on_x = np.array(row_upper), np.array(on_x)
+        row_upper[box_of[better], row_of[better]] = tuned[better, 0]
+        on_x[box_of[better], row_of[better]] = tuned_x[better, 0]
+        some = np.unique(box_of)
         best = best.copy()
-        best[some] = np.minimum(best[some], self.objective.combined_upper(rows_upper, rows_x, lo[some], hi[some])[0])
+        best[some] = np.minimum(best[some], self.objective.combined_upper(row_upper[some], on_x[some], lo[some], hi[some])[0])
         if layers is None:
             return best, None, warm
-        row_upper = np.array(row_upper)
-        row_upper[some] = rows_upper
         for full, c in zip(layers, tuned_layers):
-            part = np.zeros((some.size, row_upper.shape[1], c.shape[2]))
-            np.put_along_axis(part, picked[:, :, None], c, 1)
-            full[some] = part
+            full[box_of, row_of] = c[:, 0]
         return best, (row_upper, layers), warm
 
     def branching_neurons(self, per: np.ndarray, weights: tuple, lowers: list, uppers: list, relaxations: list) -> np.ndarray:

@@ -114,6 +114,31 @@ def test_a_warm_start_resumes_the_tuning_and_any_start_stays_sound(kind, seed):
 
 
 @pytest.mark.parametrize("kind", ["mlp", "residual"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tuning_stops_for_boxes_that_close_or_cannot_and_the_others_go_on_unchanged(kind, seed):
+    rng = np.random.default_rng(seed)
+    network = _small_network(kind, rng)
+    bounder, lo, hi, phases, lowers, uppers, relaxations = _split_boxes(network, rng, n=24)
+    form = network.output
+    tuned = {steps: bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, steps)[0] for steps in (1, 8, 32)}
+    # half of the boxes close at once (any bound is below +inf) and leave the iterations; the other
+    # half, whose level is far below any bound they could reach, go on without them until the pace
+    # check drops them at step 8, each with the bound it would have had alone
+    group = np.arange(lo.shape[0]) % 2
+    enough = np.where(group[:, None] == 0, np.inf, tuned[32] - 1e3)
+    early, *_ = bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, 32, enough=enough)
+    close = lambda a, b: np.allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert close(early[group == 0], tuned[1][group == 0])  # stopped after the first step
+    assert close(early[group == 1], tuned[8][group == 1])  # abandoned at step 8, the pace being far too slow
+    assert np.any(tuned[1] > tuned[8] + 1e-3) and np.any(tuned[8] > tuned[32] + 1e-3)  # the three really differ
+    checked = 0
+    for i, trace in _sampled_subproblems(network, rng, lo, hi, phases, count=20000):
+        assert np.all(trace.output.max(axis=0) <= early[i] + 1e-9 * (1 + np.abs(early[i])))
+        checked += 1
+    assert checked >= 3
+
+
+@pytest.mark.parametrize("kind", ["mlp", "residual"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_optimised_bounds_lie_above_every_sample_of_the_split_subproblem(kind, seed):
     rng = np.random.default_rng(seed)
