@@ -393,9 +393,9 @@ class BatchBounder:
                         np.copyto(b, a, where=kept_better)
             if step == steps:
                 break
+            done = np.zeros(best.shape[0], dtype=bool)
             if step == 0:
                 first_value = best.copy()
-                done = np.zeros(best.shape[0], dtype=bool)
             elif enough is not None:
                 done = np.all(best < enough, axis=1)
                 if step % 8 == 0:

@@ -94,7 +94,10 @@ class Settings:
     # neuron branching: steps of projected gradient on the objective's relaxation (per-row lower ReLU
     # slopes, multipliers of the split neurons; 0: CROWN's slopes only). Measured on mnist_fc with the
     # root's bounds kept, 4 open instances at 60 s: 8 or 16 steps decide 0 or 1 of them, 32 decide 2
-    # (256x2 prop_10_0.05 in 3.7 s, 256x4 prop_8_0.03 in 14 s), 64 the same 2 more slowly.
+    # (256x2 prop_10_0.05 in 3.7 s, 256x4 prop_8_0.03 in 14 s), 64 the same 2 more slowly. Each open
+    # (box, row) pair stops once it closes, or when at step 8, 16 or 24 its pace so far could not close
+    # it (256x4 prop_11_0.05: 44 s with every row tuned 32 steps, 14.5 s; checking the pace at step 2 or
+    # 4 as well drops rows that would have closed: both time out at 120 s). 16 steps: 36 s, 64: 38 s.
     optimise_steps: int = 32
     # neuron branching: steps of the same on every layer's unstable neurons at the root (alpha-CROWN's
     # intermediate bounds), which every sub-problem then keeps (0: CROWN's at the root, recomputed in
