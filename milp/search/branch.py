@@ -255,6 +255,7 @@ class Boxes:
     ``alpha``/``beta`` (n, K, neurons), float32: for each row of the objective, the lower ReLU
     slopes and split multipliers of the tuned bound of the box's parent (NaN slopes where
     none was tuned), from which the box's own tuning starts (warm start, as in beta-CROWN).
+    Boxes waiting on a neuron-split stack are :meth:`shelved`: ``lo``/``hi``/``slope`` (n, 0).
     """
 
     lo: np.ndarray
@@ -299,6 +300,21 @@ class Boxes:
         lower[index, self.neuron] = np.maximum(lower[index, self.neuron], 0.0)
         upper[self.count + index, self.neuron] = np.minimum(upper[self.count + index, self.neuron], 0.0)
         return replace(both, lower=lower, upper=upper)
+
+    def shelved(self) -> "Boxes":
+        """The boxes without ``lo``, ``hi`` and ``slope`` (left with no columns), to wait on a stack
+        when neurons are split: every sub-problem then spans the whole input box, and on a wide input
+        (784 pixels, 200 neurons) those three rows would weigh six times what the neuron bounds do."""
+        empty = np.empty((self.count, 0))
+        return replace(self, lo=empty, hi=empty, slope=empty)
+
+    def unshelved(self, box: Box) -> "Boxes":
+        """Shelved boxes back over ``box`` (read-only views), with zero slopes (the next bound sets them)."""
+        if self.lo.shape[1] == box.dim:
+            return self
+        shape = (self.count, box.dim)
+        return replace(self, lo=np.broadcast_to(box.lower, shape), hi=np.broadcast_to(box.upper, shape),
+                       slope=np.broadcast_to(0.0, shape))
 
     @staticmethod
     def pop_best(stack: list, count: int) -> "Boxes":
@@ -662,13 +678,14 @@ class BranchAndBound:
             np.full((1, rows, width), np.nan, dtype=np.float32), np.zeros((1, rows, width), dtype=np.float32),
         )
         stack: list[Boxes] = []
+        shelve = Boxes.shelved if self.neuron_branching else (lambda boxes: boxes)
         self.open_upper = -np.inf
         flight = None  # the boxes taken off the stack and not yet closed or pushed back as children
         try:
             if self.keeps_bounds:
                 lowers, uppers, _ = self.bounder.optimised_neuron_bounds(root.lo, root.hi, known_lower, known_upper, s.root_steps)
                 root = replace(root, lower=np.concatenate(lowers, axis=1), upper=np.concatenate(uppers, axis=1))
-            stack.append(self.bound(root))
+            stack.append(shelve(self.bound(root)))
             stuck = 0
             started = time.perf_counter()
             rounds = list(s.rounds_after)
@@ -682,11 +699,11 @@ class BranchAndBound:
                     # times, one every `round_every` seconds
                     elapsed = time.perf_counter() - started
                     rounds = rounds[1:] or [elapsed + s.round_every]
-                    self.falsify(s.round_samples, s.round_starts, s.round_steps, Boxes.concatenate(stack) if stack else None,
+                    self.falsify(s.round_samples, s.round_starts, s.round_steps, Boxes.concatenate(stack).unshelved(box) if stack else None,
                                  s.round_share * s.round_decay**done_rounds * elapsed)
                     done_rounds += 1
                 take = Boxes.pop_best if s.best_every and batches % s.best_every == 0 else Boxes.pop
-                boxes = flight = self.refilter(take(stack, s.neuron_batch if self.neuron_branching else s.batch))
+                boxes = flight = self.refilter(take(stack, s.neuron_batch if self.neuron_branching else s.batch)).unshelved(box)
                 if boxes.count == 0:
                     continue
                 # leaves: too small to split, or few unstable neurons -> the caller's exact leaf
@@ -713,7 +730,7 @@ class BranchAndBound:
                 children = self.bound(boxes.phases()) if self.neuron_branching else self.halve(boxes, free, root_width)
                 if children.count:
                     self.try_boxes(children)
-                    stack.append(self.refilter(children))
+                    stack.append(shelve(self.refilter(children)))
         except OutOfTime:
             if not stack and flight is None:
                 self.open_upper = np.inf  # stopped before the first bound

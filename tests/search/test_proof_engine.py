@@ -385,6 +385,30 @@ def test_the_best_boxes_come_from_the_chunk_holding_the_highest_bound():
     assert [list(c.score) for c in stack] == [[2.0, 3.0], [4.0]]
 
 
+def test_boxes_waiting_on_a_neuron_split_stack_drop_their_input_rows_and_get_the_whole_box_back():
+    rng = np.random.default_rng(3)
+    d, neurons = 784, 20
+    box = Box(rng.uniform(0, 0.5, d), rng.uniform(0.5, 1, d))
+
+    def chunk(n):
+        return Boxes(np.tile(box.lower, (n, 1)), np.tile(box.upper, (n, 1)), rng.random((n, 2)) < 0.5,
+                     rng.standard_normal((n, neurons)), rng.standard_normal((n, neurons)) + 5, rng.standard_normal(n),
+                     rng.standard_normal((n, d)), rng.integers(0, neurons, n), np.zeros((n, 1, 0)), np.zeros((n, 1, 0)))
+
+    full = [chunk(3), chunk(4)]
+    stack = [c.shelved() for c in full]
+    weight = lambda c: sum(getattr(c, f).nbytes for f in ("lo", "hi", "open", "lower", "upper", "score", "slope", "neuron"))  # noqa: E731
+    assert all(weight(s) * 5 < weight(c) for s, c in zip(stack, full))
+    taken = Boxes.pop(stack, 5).unshelved(box)  # the whole top chunk, then the top box of the one below
+    expected = Boxes.concatenate([full[1], full[0].take(slice(2, 3))])
+    for name in ("open", "lower", "upper", "score", "neuron"):
+        assert np.array_equal(getattr(taken, name), getattr(expected, name))
+    assert np.array_equal(taken.lo, expected.lo) and np.array_equal(taken.hi, expected.hi)
+    assert not taken.slope.any()  # a popped box is bounded again before its slope is read
+    assert taken.unshelved(box) is taken
+    assert [c.count for c in stack] == [2]
+
+
 def test_a_cancelled_background_solve_stops_and_keeps_a_sound_bound():
     """A MILP far too large to finish: cancelled after a moment, it answers at once (long before its
     60 s), without a proof, and any bound it reports is above every sampled value."""
