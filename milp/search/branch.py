@@ -115,6 +115,11 @@ class Settings:
     # 15.69 with 4, 15.02 with 2, 14.59 with 1 (best-first); the 2-16-16-16-1 rung and ACAS Xu
     # property 2 on 3_3 take the same time with 2 as with 0. 1 would let the stack grow widest.
     best_every: int = 2
+    # bytes the open sub-problems waiting on the stack may take while best-first turns still run: past
+    # this the search goes depth-first only, which keeps the stack about as deep as the tree. Measured,
+    # 120 s on seed 0 of the 10-64x4-1 rung (input splits): peak RSS 2,646 MiB with best-first turns
+    # throughout (bound on max y0 14.06), 1,485 MiB with this budget (14.50), 212 MiB depth-first (17.86).
+    stack_memory: int = 2**30
     # trial splits try only this many inputs per box, those of largest |slope| x width (0: every eligible
     # input). Measured on ACAS Xu (all 186, 2 workers): all inputs 170 s wall, property 2 on 3_3 and 4_2
     # in 63 s and 40 s; 3 inputs 129 s, 45 s and 30 s (more sub-boxes, each cheaper); 2 inputs take
@@ -345,11 +350,12 @@ class Boxes:
 
 @dataclass
 class Counters:
-    """Sub-boxes bounded, leaves handed to the caller (MILPs), boxes closed by bounds."""
+    """Sub-boxes bounded, leaves handed to the caller (MILPs), boxes closed by bounds, the stack's peak."""
 
     subproblems: int = 0
     milp_calls: int = 0
     closed: int = 0
+    waiting: int = 0  # the most sub-boxes waiting on the stack at once
 
 
 # accept(engine, x (d,), margin) -> None: re-check a candidate; raise Found to end the search,
@@ -660,7 +666,8 @@ class BranchAndBound:
         leaves that could neither be closed nor split). Open sub-boxes wait on a stack of
         :class:`Boxes` chunks, already bounded; taking the newest first keeps the stack short, and
         every :attr:`Settings.best_every` batches the highest bounds are taken instead, so that the
-        largest open bound falls as the search goes on.
+        largest open bound falls as the search goes on, while the stack takes less than
+        :attr:`Settings.stack_memory` bytes.
         """
         s = self.settings
         box = self.objective.box
@@ -686,6 +693,7 @@ class BranchAndBound:
                 lowers, uppers, _ = self.bounder.optimised_neuron_bounds(root.lo, root.hi, known_lower, known_upper, s.root_steps)
                 root = replace(root, lower=np.concatenate(lowers, axis=1), upper=np.concatenate(uppers, axis=1))
             stack.append(shelve(self.bound(root)))
+            box_bytes = sum(getattr(stack[0], f.name)[:1].nbytes for f in fields(Boxes))  # one waiting sub-box
             stuck = 0
             started = time.perf_counter()
             rounds = list(s.rounds_after)
@@ -702,7 +710,10 @@ class BranchAndBound:
                     self.falsify(s.round_samples, s.round_starts, s.round_steps, Boxes.concatenate(stack).unshelved(box) if stack else None,
                                  s.round_share * s.round_decay**done_rounds * elapsed)
                     done_rounds += 1
-                take = Boxes.pop_best if s.best_every and batches % s.best_every == 0 else Boxes.pop
+                waiting = sum(chunk.count for chunk in stack)
+                self.counters.waiting = max(self.counters.waiting, waiting)
+                best_turn = s.best_every and batches % s.best_every == 0 and waiting * box_bytes <= s.stack_memory
+                take = Boxes.pop_best if best_turn else Boxes.pop
                 boxes = flight = self.refilter(take(stack, s.neuron_batch if self.neuron_branching else s.batch)).unshelved(box)
                 if boxes.count == 0:
                     continue

@@ -12,6 +12,7 @@
 * The background MILP of the portfolio (a child process) gives the answer of a foreground solve,
   and stops when cancelled with a bound above every sampled value.
 * A search stopped at any point reports a bound at or above the true maximum.
+* Past its memory budget the stack stops growing best-first, and proves the same maximum.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from milp.core.deadline import Deadline
 from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
 from milp.encode.bigm import affine_row, build_milp
-from milp.search.branch import BranchAndBound, Boxes, Objective, Settings
+from milp.search.branch import BranchAndBound, Boxes, Objective, OutOfTime, Settings
 from milp.search.exact import milp_maximum
 from milp.search.queries import QUERY_SETTINGS, _branch_maximum, maximize, reach
 from milp.solvers.highs import BackgroundSolve, HighsSolver, Status
@@ -370,6 +371,54 @@ def test_a_search_stopped_anywhere_reports_a_bound_above_the_maximum(branching, 
         if found.value is not None:
             assert found.value <= truth + 1e-9
     assert bounded >= 10
+
+
+@pytest.mark.parametrize("branching", ["input", "neuron"])
+def test_past_its_memory_budget_the_stack_stops_growing_best_first_and_the_maximum_is_the_same(branching):
+    """Best-first turns widen the stack; past ``stack_memory`` the search goes depth-first only. The
+    proved maximum is the plain MILP's under any budget (none, one crossed midway, zero), and a
+    search stopped early keeps far fewer sub-problems waiting depth-first, with a sound bound."""
+
+    def accept(engine, x, value):
+        engine.threshold = max(engine.threshold, value)
+
+    def engine_for(network, form, box, stack_memory, race=None):
+        def leaf(engine, sub_box, lower, upper, open_):  # the exact MILP of a sub-problem with one unstable neuron
+            found = milp_maximum(network, sub_box, Bounds.from_flat(network, lower, upper, "symbolic"), form, None,
+                                 engine.deadline, SolverOptions(), split=engine.neuron_branching)
+            if found.status == "optimal":
+                accept(engine, found.x, found.value)
+            return "closed" if found.status in ("optimal", "empty") else "stuck"
+
+        settings = replace(QUERY_SETTINGS, branching=branching, leaf_unstable=1, best_every=1, batch=4, neuron_batch=4,
+                           stack_memory=stack_memory)
+        return BranchAndBound(network, Objective.of_rows(box, form, [0]), accept, leaf, Deadline.after(60), settings,
+                              threshold=-np.inf, moving=True, race=race)
+
+    rng = np.random.default_rng(11)
+    network = random_mlp(rng, [3, 12, 12, 1])
+    box = Box(np.full(3, -1.0), np.full(3, 1.0))
+    form = value_form(network, "y", 0)
+    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions())
+    for stack_memory in (2**40, 20_000, 0):
+        engine = engine_for(network, form, box, stack_memory)
+        assert engine.run() == "closed"
+        assert engine.threshold == pytest.approx(plain.value, rel=1e-6, abs=1e-7)
+        assert engine.counters.subproblems > 20
+
+    network = random_mlp(rng, [4, 24, 24, 24, 1])  # not proved within the clock checks below
+    box = Box(np.full(4, -1.0), np.full(4, 1.0))
+    form = value_form(network, "y", 0)
+    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions())
+    peaks = []
+    for stack_memory in (2**40, 0):
+        checks = iter(range(3000))
+        engine = engine_for(network, form, box, stack_memory, lambda: next(checks, None) is None)
+        with pytest.raises(OutOfTime):
+            engine.run()
+        assert engine.open_upper >= plain.value - 1e-9
+        peaks.append(engine.counters.waiting)
+    assert peaks[1] * 2 < peaks[0]
 
 
 def test_the_best_boxes_come_from_the_chunk_holding_the_highest_bound():
