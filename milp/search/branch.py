@@ -117,8 +117,9 @@ class Settings:
     best_every: int = 2
     # bytes the open sub-problems waiting on the stack may take while best-first turns still run: past
     # this the search goes depth-first only, which keeps the stack about as deep as the tree. Measured,
-    # 120 s on seed 0 of the 10-64x4-1 rung (input splits): peak RSS 2,646 MiB with best-first turns
-    # throughout (bound on max y0 14.06), 1,485 MiB with this budget (14.50), 212 MiB depth-first (17.86).
+    # 120 s on seed 0 of the 10-64x4-1 rung (input splits), side by side: peak RSS 2,586 MiB with
+    # best-first turns throughout (bound on max y0 14.08, 1.01M sub-boxes), 1,486 MiB with this budget
+    # (14.50, 0.78M); depth-first from the start, 212 MiB (17.86).
     stack_memory: int = 2**30
     # trial splits try only this many inputs per box, those of largest |slope| x width (0: every eligible
     # input). Measured on ACAS Xu (all 186, 2 workers): all inputs 170 s wall, property 2 on 3_3 and 4_2
