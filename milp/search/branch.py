@@ -117,7 +117,7 @@ class Settings:
     best_every: int = 2
     # bytes the open sub-problems waiting on the stack may take while best-first turns still run: past
     # this the search goes depth-first only, which keeps the stack about as deep as the tree. Measured,
-    # 120 s on seed 0 of the 10-64x4-1 rung (input splits), side by side: peak RSS 2,586 MiB with
+    # 120 s on seed 0 of the 10-64x4-1 rung (neuron splits), side by side: peak RSS 2,586 MiB with
     # best-first turns throughout (bound on max y0 14.08, 1.01M sub-boxes), 1,486 MiB with this budget
     # (14.50, 0.78M); depth-first from the start, 212 MiB (17.86).
     stack_memory: int = 2**30
