@@ -136,9 +136,10 @@ def test_cli_bad_worker_options_are_one_line(deep_model, capsys):
 @pytest.mark.slow
 def test_ctrl_c_with_workers_leaves_a_file_that_resumes(tmp_path):
     """SIGINT to a run with worker processes: exit code 130, a valid incomplete file, and --resume finishes it."""
-    # 21,786 regions over -8:8: about 4 s of search with 2 workers on a fast machine, so the signal lands
-    # mid-run. The workers hand regions back in chunks, and on busy cores the 20th may reach the file only
-    # as the run ends: the run is then repeated over a wider box (more regions), never just skipped.
+    # 21,786 regions over -8:8: about 4 s of search with 2 workers on a fast machine. The signal comes
+    # 1 s after the file's header (written before the search starts), not after some count of regions:
+    # each worker hands its regions back when its task ends, and on busy cores no task may end before
+    # the run does. A run that is over before the signal is repeated over a wider box (a longer search).
     net = random_mlp(np.random.default_rng(5), [2, 80, 80, 80, 1])
     model = tmp_path / "big.onnx"
     save_onnx(net, model, dtype=np.float64)
@@ -148,10 +149,9 @@ def test_ctrl_c_with_workers_leaves_a_file_that_resumes(tmp_path):
         command = [sys.executable, "-m", "milp", "regions", str(model), "--box", box, "--quiet", "--workers", "2", "-o", str(out)]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.time() + 120
-        while time.time() < deadline and process.poll() is None:
-            if out.exists() and out.read_text().count('"region"') >= 20:
-                break
-            time.sleep(0.1)
+        while time.time() < deadline and process.poll() is None and not out.exists():
+            time.sleep(0.05)
+        time.sleep(1.0)
         if process.poll() is not None:
             continue  # the run ended before it could be interrupted
         process.send_signal(signal.SIGINT)
@@ -163,9 +163,10 @@ def test_ctrl_c_with_workers_leaves_a_file_that_resumes(tmp_path):
         pytest.fail("every run ended before the signal could interrupt it, over boxes up to -16:16")
     assert process.returncode == 130, err.decode()
     first = read_region_file(out)
-    assert not first.complete and len(first.regions) >= 20
+    assert not first.complete
     assert main(["regions", str(model), "--box", box, "--quiet", "--workers", "2", "-o", str(out), "--resume"]) == 0
     resumed = read_region_file(out)
     patterns = [r.pattern for r in resumed.regions]
     assert resumed.complete and len(patterns) == len(set(patterns))
-    assert set(patterns) == {r.pattern for r in regions(net, parse_box(box, 2))}
+    truth = {r.pattern for r in regions(net, parse_box(box, 2))}
+    assert set(patterns) == truth and {r.pattern for r in first.regions} <= truth
