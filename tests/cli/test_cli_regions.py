@@ -144,6 +144,7 @@ def test_ctrl_c_with_workers_leaves_a_file_that_resumes(tmp_path):
     model = tmp_path / "big.onnx"
     save_onnx(net, model, dtype=np.float64)
     out = tmp_path / "zones.jsonl"
+    ended = []  # why each run could not be interrupted
     for box in ("-8:8", "-12:12", "-16:16"):
         out.unlink(missing_ok=True)
         command = [sys.executable, "-m", "milp", "regions", str(model), "--box", box, "--quiet", "--workers", "2", "-o", str(out)]
@@ -152,15 +153,17 @@ def test_ctrl_c_with_workers_leaves_a_file_that_resumes(tmp_path):
         while time.time() < deadline and process.poll() is None and not out.exists():
             time.sleep(0.05)
         time.sleep(1.0)
-        if process.poll() is not None:
-            continue  # the run ended before it could be interrupted
+        if process.poll() is not None:  # the run ended before it could be interrupted
+            ended.append(f"{box}: exit {process.returncode} before the signal; {process.communicate()[1].decode().strip()[-300:]}")
+            continue
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
         if process.returncode in (0, -signal.SIGINT) and read_region_file(out).complete:
-            continue  # the search was done when the signal arrived (or the process was exiting): nothing to stop
+            ended.append(f"{box}: the search was done when the signal arrived (exit {process.returncode})")
+            continue
         break
     else:
-        pytest.fail("every run ended before the signal could interrupt it, over boxes up to -16:16")
+        pytest.fail("no run could be interrupted: " + " | ".join(ended))
     assert process.returncode == 130, err.decode()
     first = read_region_file(out)
     assert not first.complete
