@@ -147,8 +147,8 @@ def test_ctrl_c_with_workers_leaves_a_file_that_resumes(tmp_path):
     ended = []  # why each run could not be interrupted
     for box in ("-8:8", "-12:12", "-16:16"):
         out.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "milp", "regions", str(model), "--box", box, "--quiet", "--workers", "2", "-o", str(out)]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        args = ["regions", str(model), "--box", box, "--quiet", "--workers", "2", "-o", str(out)]
+        process = subprocess.Popen([sys.executable, "-m", "milp", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.time() + 120
         while time.time() < deadline and process.poll() is None and not out.exists():
             time.sleep(0.05)
@@ -167,7 +167,7 @@ def test_ctrl_c_with_workers_leaves_a_file_that_resumes(tmp_path):
     assert process.returncode == 130, err.decode()
     first = read_region_file(out)
     assert not first.complete
-    assert main(["regions", str(model), "--box", box, "--quiet", "--workers", "2", "-o", str(out), "--resume"]) == 0
+    assert main([*args, "--resume"]) == 0
     resumed = read_region_file(out)
     patterns = [r.pattern for r in resumed.regions]
     assert resumed.complete and len(patterns) == len(set(patterns))
