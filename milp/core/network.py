@@ -242,6 +242,11 @@ class Network:
         """Start of each ReLU layer in the flat pattern, shape ``(layers + 1,)``."""
         return np.concatenate([[0], np.cumsum(self.widths)]).astype(int)
 
+    def below(self, layer: int, output: Affine | None = None) -> "Network":
+        """The ReLU layers before ``layer``, with ``output`` as output (default: ``layer``'s
+        pre-activation): the network a question about that layer's neurons reads."""
+        return Network(self.input_dim, self.relu_layers[:layer], self.relu_layers[layer] if output is None else output)
+
     def is_residual(self) -> bool:
         """True when some map reads a source other than the one just before it."""
         maps = (*self.relu_layers, self.output)

@@ -230,7 +230,7 @@ def feature_report(
     report_progress()
     if starts > 0:
         for v, state in states.items():
-            sub = Network(network.input_dim, network.relu_layers[:v], network.relu_layers[v])
+            sub = network.below(v)
             form = network.relu_layers[v]
             z = trace.pre_activations[v]
             for sign, open_ in ((1.0, ~state.fired() & ~state.never()), (-1.0, ~state.seen_off & ~state.always_proved())):
@@ -257,7 +257,7 @@ def feature_report(
             if deadline.expired():
                 break
             row = Affine(tuple((s, w[k : k + 1]) for s, w in form.terms), form.bias[k : k + 1])
-            sub = Network(network.input_dim, network.relu_layers[:v], row)
+            sub = network.below(v, row)
             if not state.fired()[k] and not state.never()[k]:
                 result = reach(sub, box, ["y[0] > 0"], bounds=sub_bounds, options=options, time_limit=_share(deadline, states),
                                stop=stop, samples=0, seed=seed)

@@ -29,8 +29,9 @@ from milp.core.errors import InputError
 from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions, check_seconds
 from milp.core.tolerances import proves_not_positive
-from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings
+from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, splits_neurons
 from milp.search.exact import Maximum, MaximumArm, limit_reason, milp_maximum, milp_reach, values_at
+from milp.search.refine import refined_bounds
 from milp.search.tighten import pre_activation_bounds
 from milp.search.witness import Reference, check_point
 
@@ -240,7 +241,14 @@ def maximize(
                 arms.append(MaximumArm(network, box, _prepare(network, box, bounds, deadline), form, options, deadline, reference))
             return bool(arms) and arms[0].finished()
 
-        found = _branch_maximum(network, box, form, bounds, options, deadline, reference, settings, race)
+        def restart(refined: Bounds) -> None:
+            # tighter bounds make a smaller MILP (fewer unstable neurons) with tighter big-M rows: on the
+            # 784-100-100-10 rung it proves the max that the arm built from the root's bounds does not
+            if arms:
+                arms[0].abandon()
+            arms[:] = [MaximumArm(network, box, refined, form, options, deadline, reference)]
+
+        found = _branch_maximum(network, box, form, bounds, options, deadline, reference, settings, race, restart)
         if not arms:
             return found
         if found.status == "optimal":
@@ -263,9 +271,13 @@ def _better(one: Maximum, other: Maximum) -> Maximum:
                    one.subproblems + other.subproblems, one.milp_calls + other.milp_calls)
 
 
-def _branch_maximum(network, box, form, bounds, options, deadline, reference, settings, race=None) -> Maximum:
+def _branch_maximum(network, box, form, bounds, options, deadline, reference, settings, race=None, refined=None) -> Maximum:
     """The maximum by :class:`~milp.search.branch.BranchAndBound` (inputs or neurons split, MILP leaves);
-    ``race()`` true stops it early (another arm has finished): the outcome is then ``unknown``."""
+    ``race()`` true stops it early (another arm has finished): the outcome is then ``unknown``.
+
+    With neuron splits, a search still open after :attr:`Settings.refine_after` seconds starts again
+    from intermediate bounds tightened by :func:`~milp.search.refine.refined_bounds`, keeping its best
+    point as the threshold to beat; ``refined(bounds)`` is then told those bounds."""
     best: dict = {"x": None}
     leaf_upper = -np.inf
 
@@ -287,19 +299,55 @@ def _branch_maximum(network, box, form, bounds, options, deadline, reference, se
         accept(engine, result.x, result.value)
         return "closed"
 
-    engine = BranchAndBound(network, Objective.of_rows(box, form, [0]), accept, leaf, deadline, settings,
-                            threshold=-np.inf, moving=True, known=_known(network, box, bounds, deadline), race=race)
-    try:
-        engine.falsify()
-        outcome = engine.run()
-    except OutOfTime:
-        outcome = "stopped"
+    def search(known, until: Deadline, threshold: float) -> tuple[BranchAndBound, str, float]:
+        """One search: the engine, its outcome ("closed", "stuck" or "stopped") and its proved upper bound."""
+        engine = BranchAndBound(network, Objective.of_rows(box, form, [0]), accept, leaf, until, settings,
+                                threshold=threshold, moving=True, known=known, race=race)
+        try:
+            engine.falsify()
+            outcome = engine.run()
+        except OutOfTime:
+            outcome = "stopped"
+        upper = max(engine.threshold, leaf_upper, engine.closed_upper, engine.open_upper if outcome == "stopped" else -np.inf)
+        return engine, outcome, upper
+
+    known = _known(network, box, bounds, deadline)
+    # only layers above the first have bounds a search can tighten
+    refine = splits_neurons(box, settings) and np.isfinite(settings.refine_after) and len(network.widths) > 1
+    engine, outcome, upper = search(known, deadline.sooner(settings.refine_after) if refine else deadline, -np.inf)
+    subproblems, milp_calls = engine.counters.subproblems, engine.counters.milp_calls
+    if refine and outcome == "stopped" and not deadline.expired() and not (race and race()):
+        lower, upper_bounds, stabilised = refine_for_search(network, box, known, deadline, settings, race)
+        known = (lower, upper_bounds)
+        if refined is not None and stabilised:
+            refined(Bounds.from_flat(network, *known, "refined"))
+        first_upper = upper
+        engine, outcome, upper = search(known, deadline, engine.threshold)
+        upper = min(upper, first_upper)  # both are proved
+        subproblems, milp_calls = subproblems + engine.counters.subproblems, milp_calls + engine.counters.milp_calls
     value = engine.threshold if best["x"] is not None else None
-    upper = max(engine.threshold, leaf_upper, engine.closed_upper, engine.open_upper if outcome == "stopped" else -np.inf)
     if outcome == "stuck" or not np.isfinite(upper):
         upper = None  # a sub-box neither closed nor split, or none bounded yet: nothing proved
     status = "optimal" if outcome == "closed" and value is not None else "unknown"
-    return Maximum(status, value, best["x"], upper, engine.counters.subproblems, engine.counters.milp_calls)
+    return Maximum(status, value, best["x"], upper, subproblems, milp_calls)
+
+
+def refine_for_search(network: Network, box: Box, known, deadline: Deadline, settings: Settings, race=None) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`~milp.search.refine.refined_bounds` for a search that has run :attr:`Settings.refine_after`
+    seconds without an answer: each neuron side is maximised by the queries' branch and bound (without
+    refinement of its own), for :attr:`Settings.refine_side` seconds, within :attr:`Settings.refine_share`
+    of the time left. ``race()`` true (another arm has finished) ends it."""
+    inner = replace(QUERY_SETTINGS, refine_after=np.inf)
+
+    def neuron_maximum(below: Network, row: Affine, below_known, until: Deadline) -> float | None:
+        if race and race():
+            return None
+        bounds = Bounds.from_flat(below, *below_known, "refined")
+        return _branch_maximum(below, box, row, bounds, SolverOptions(), until, None, inner).upper_bound
+
+    left = deadline.remaining()
+    return refined_bounds(network, box, known, neuron_maximum, per_side=settings.refine_side,
+                          deadline=deadline.sooner(None if left is None else settings.refine_share * left))
 
 
 def _known(network: Network, box: Box, bounds: Bounds | str, deadline: Deadline) -> tuple[np.ndarray, np.ndarray] | None:
@@ -344,7 +392,7 @@ def fires(
         raise QueryError(f"ReLU layer {layer} has {network.widths[layer]} neurons (0..{network.widths[layer] - 1}); there is no neuron {neuron}")
     # Only the layers below matter: the neuron's z is the output of the truncated network.
     objective = value_form(network, f"z{layer}", neuron)
-    sub = Network(network.input_dim, network.relu_layers[:layer], objective)
+    sub = network.below(layer, objective)
     if isinstance(bounds, Bounds):
         bounds = Bounds(tuple(bounds.lower[:layer]), tuple(bounds.upper[:layer]), bounds.method)
     found = maximize(sub, box, objective, bounds=bounds, options=options, deadline=deadline, reference=None, split_inputs=split_inputs, solver=solver)

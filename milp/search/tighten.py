@@ -24,11 +24,6 @@ from milp.core.network import Network
 __all__ = ["BOUND_METHODS", "pre_activation_bounds", "lp_tightened_bounds"]
 
 
-def _truncated(network: Network, layers: int) -> Network:
-    """The first ``layers`` ReLU layers, with the next layer's pre-activation as output."""
-    return Network(network.input_dim, network.relu_layers[:layers], network.relu_layers[layers])
-
-
 def lp_tightened_bounds(
     network: Network,
     box: Box,
@@ -52,7 +47,7 @@ def lp_tightened_bounds(
             continue  # layer 0 is affine in x: symbolic bounds are already exact
         if deadline.expired():
             break
-        sub = _truncated(network, layer)
+        sub = network.below(layer)
         sub_bounds = Bounds(tuple(lower[:layer]), tuple(upper[:layer]), "lp")
         model = build_milp(sub, box, sub_bounds).relaxed()
         solver = HighsSolver(model, options)

@@ -1,0 +1,89 @@
+"""Intermediate bounds tightened by a short search per neuron, for the searches that split neurons.
+
+On a deep net over a wide input box the relaxation's slack compounds with depth: a loose
+layer 2 makes layer 3 looser still, and the layers near the output end up with every neuron
+unstable. Optimising the relaxation (alpha-CROWN, the root of every neuron-split search)
+does not help much there: its bounds are those of the LP, and the LP is what is loose.
+Measured on mnist_fc's 256x6 net at eps 0.05 (prop_0): the root leaves 67, 65, 200, 256 and 256
+neurons unstable in layers 2 to 6; 0.1 s of search per neuron side on layers 2 to 4 leaves 50,
+33, 43, 107 and 256, and the mean width of layer 6's bounds falls from 206 to 9.
+
+Each unstable neuron's two sides (the maxima of ``z`` and ``-z`` over the layers below it) are
+maximised by the caller's ``maximum`` for at most ``per_side`` seconds; whatever bound it has
+proved by then is sound. Layers go in order, and after each one the layers above are optimised
+again (alpha-CROWN) from the tightened ones, so that the next layer's searches read them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from milp.bounds.propagate import BatchBounder
+from milp.core.box import Box
+from milp.core.deadline import Deadline
+from milp.core.network import Affine, Network
+from milp.core.tolerances import LP_BOUND_MARGIN
+
+__all__ = ["refined_bounds", "NeuronMaximum"]
+
+# (network below the layer, one-row form over its sources, its known (lower, upper) bounds
+# (neurons,), deadline) -> a proved upper bound of the form over the box, or None
+NeuronMaximum = Callable[[Network, Affine, tuple[np.ndarray, np.ndarray], Deadline], "float | None"]
+
+
+def refined_bounds(
+    network: Network,
+    box: Box,
+    known: tuple[np.ndarray, np.ndarray] | None,
+    maximum: NeuronMaximum,
+    *,
+    per_side: float,
+    deadline: Deadline,
+    steps: int = 20,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Pre-activation bounds (lower, upper), each (neurons,), over ``box``, never looser than ``known``,
+    and the count of neurons that are stable by them but unstable by alpha-CROWN's.
+
+    Starts from alpha-CROWN's bounds (``steps`` steps), then searches each unstable neuron's two
+    sides with ``maximum`` (see the module docstring). Stops when ``deadline`` expires, with the
+    sound bounds it has.
+    """
+    bounder = BatchBounder(network)
+    offsets = network.neuron_offsets()
+    n = network.neuron_count
+    lower, upper = (np.full(n, -np.inf), np.full(n, np.inf)) if known is None else (np.array(known[0], float), np.array(known[1], float))
+
+    def optimised(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lowers, uppers, _ = bounder.optimised_neuron_bounds(box.lower[None], box.upper[None], lower[None], upper[None], steps)
+        return np.concatenate(lowers, axis=1)[0], np.concatenate(uppers, axis=1)[0]
+
+    lower, upper = optimised(lower, upper)
+    unstable_at_start = _unstable(lower, upper)
+    for layer in range(1, len(network.widths)):  # layer 0 is affine in x: its bounds are exact
+        below = network.below(layer)
+        start = offsets[layer]
+        unstable = start + np.flatnonzero((lower[start : offsets[layer + 1]] < 0) & (upper[start : offsets[layer + 1]] > 0))
+        for neuron in unstable:
+            row = neuron - start
+            for sign in (1.0, -1.0):
+                if deadline.expired():
+                    return lower, upper, unstable_at_start - _unstable(lower, upper)
+                form = Affine(tuple((s, sign * m[row : row + 1]) for s, m in below.output.terms), sign * below.output.bias[row : row + 1])
+                bound = maximum(below, form, (lower[:start], upper[:start]), deadline.sooner(per_side))
+                if bound is None or not np.isfinite(bound):
+                    continue
+                bound += LP_BOUND_MARGIN * (1.0 + abs(bound))  # the leaves' MILP tolerances
+                if sign > 0:
+                    upper[neuron] = min(upper[neuron], bound)
+                else:
+                    lower[neuron] = max(lower[neuron], -bound)
+                if lower[neuron] >= 0 or upper[neuron] <= 0:
+                    break  # stable now: the other side cannot change that
+        lower, upper = optimised(lower, upper)
+    return lower, upper, unstable_at_start - _unstable(lower, upper)
+
+
+def _unstable(lower: np.ndarray, upper: np.ndarray) -> int:
+    return int(np.count_nonzero((lower < 0) & (upper > 0)))

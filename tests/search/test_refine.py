@@ -1,0 +1,110 @@
+"""milp.search.refine: intermediate bounds tightened by a search per neuron, against the exact maxima
+of the oracle, and the searches that restart from them against the plain MILP and brute force."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import oracle
+from nets import property_text, random_mlp, random_residual
+
+from milp import Box
+from milp.bounds.propagate import BatchBounder, interval_bounds
+from milp.core.conditions import value_form
+from milp.core.deadline import Deadline
+from milp.core.network import Affine
+from milp.core.options import SolverOptions
+from milp.io.vnnlib import read_vnnlib
+from milp.search.branch import Settings
+from milp.search.exact import milp_maximum
+from milp.search.queries import QUERY_SETTINGS, maximize, refine_for_search
+from milp.search.verify import verify
+
+# neuron splits on small nets, and a search that stops for the refinement at its first clock check
+REFINE_AT_ONCE = replace(QUERY_SETTINGS, branching="neuron", leaf_unstable=4, refine_after=0.0, refine_side=2.0)
+
+
+def _net(kind: str, seed: int):
+    rng = np.random.default_rng(40 + seed)
+    return random_mlp(rng, [3, 6, 6, 6, 1]) if kind == "mlp" else random_residual(rng, 3, 6, 3, 1)
+
+
+def _alpha(network, box):
+    n = network.neuron_count
+    lowers, uppers, _ = BatchBounder(network).optimised_neuron_bounds(box.lower[None], box.upper[None], np.full((1, n), -np.inf),
+                                                                      np.full((1, n), np.inf), 20)
+    return np.concatenate(lowers, axis=1)[0], np.concatenate(uppers, axis=1)[0]
+
+
+@pytest.mark.parametrize("kind", ["mlp", "residual"])
+def test_refined_bounds_hold_each_neurons_exact_range_and_most_meet_it(kind):
+    """Every refined bound lies outside the neuron's exact range over the box (the oracle's, by
+    enumerating the activation regions below it); with 2 s per side on 6-neuron layers most searches
+    finish, and their bounds are the exact range, within the optimality tolerance."""
+    network = _net(kind, 0)
+    box = Box(np.full(3, -1.0), np.full(3, 1.0))
+    alpha_lower, alpha_upper = _alpha(network, box)
+    lower, upper, stabilised = refine_for_search(network, box, None, Deadline.after(120), replace(Settings(), refine_side=2.0))
+    assert np.all(lower >= alpha_lower) and np.all(upper <= alpha_upper)  # never looser than alpha-CROWN's
+    offsets = network.neuron_offsets()
+    sides = exact = narrowed = 0
+    for layer in range(1, len(network.widths)):
+        below = network.below(layer)
+        for row in range(network.widths[layer]):
+            j = offsets[layer] + row
+            if not (alpha_lower[j] < 0 < alpha_upper[j]):
+                continue  # a neuron stable by alpha-CROWN is not searched
+            z = Affine(tuple((s, m[row : row + 1]) for s, m in below.output.terms), below.output.bias[row : row + 1])
+            top, _ = oracle.exact_max(below, box.lower, box.upper, z)
+            bottom = -oracle.exact_max(below, box.lower, box.upper, Affine(tuple((s, -m) for s, m in z.terms), -z.bias))[0]
+            assert top <= upper[j] + 1e-9 and bottom >= lower[j] - 1e-9  # sound
+            sides += 2
+            exact += (upper[j] == pytest.approx(top, rel=1e-6, abs=1e-6)) + (lower[j] == pytest.approx(bottom, rel=1e-6, abs=1e-6))
+            narrowed += upper[j] - lower[j] < alpha_upper[j] - alpha_lower[j] - 1e-6
+    assert sides > 0 and narrowed > 0 and exact >= sides // 2 and stabilised >= 0
+    x = np.random.default_rng(1).uniform(-1.0, 1.0, (50000, 3))
+    z = np.concatenate(network.forward(x).pre_activations, axis=1)
+    assert np.all(z.max(axis=0) <= upper + 1e-9) and np.all(z.min(axis=0) >= lower - 1e-9)
+
+
+def test_a_refinement_stopped_by_its_deadline_keeps_sound_bounds():
+    network = _net("mlp", 0)
+    box = Box(np.full(3, -1.0), np.full(3, 1.0))
+    alpha_lower, alpha_upper = _alpha(network, box)
+    lower, upper, _ = refine_for_search(network, box, None, Deadline.after(0.05), replace(Settings(), refine_side=0.01))
+    assert np.all(lower >= alpha_lower) and np.all(upper <= alpha_upper)
+    x = np.random.default_rng(5).uniform(-1.0, 1.0, (50000, 3))
+    z = np.concatenate(network.forward(x).pre_activations, axis=1)
+    assert np.all(z.max(axis=0) <= upper + 1e-9) and np.all(z.min(axis=0) >= lower - 1e-9)
+
+
+@pytest.mark.parametrize("portfolio", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_maximum_that_restarts_from_refined_bounds_is_the_plain_milp_maximum(seed, portfolio):
+    rng = np.random.default_rng(60 + seed)
+    network = random_mlp(rng, [4, 8, 8, 1])
+    box = Box(np.full(4, -1.0), np.full(4, 1.0))
+    form = value_form(network, "y", 0)
+    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions())
+    found = maximize(network, box, form, portfolio=portfolio, settings=REFINE_AT_ONCE, deadline=Deadline.after(60))
+    assert plain.status == found.status == "optimal"
+    assert found.value == pytest.approx(plain.value, rel=1e-6, abs=1e-7)
+    assert found.upper_bound >= plain.value - 1e-7
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_verdicts_that_restart_from_refined_bounds_match_brute_force(seed):
+    """y0 - y1 >= t just inside and just beyond the oracle's exact maximum, by a search that splits
+    neurons and stops for the refinement at once."""
+    rng = np.random.default_rng(80 + seed)
+    network = random_mlp(rng, [2, 6, 6, 2])
+    box = [(-1.0, 1.0)] * 2
+    gap = Affine(tuple((s, m[:1] - m[1:2]) for s, m in network.output.terms), network.output.bias[:1] - network.output.bias[1:2])
+    top, _ = oracle.exact_max(network, np.full(2, -1.0), np.full(2, 1.0), gap)
+    settings = replace(Settings(), branching="neuron", leaf_unstable=4, refine_after=0.0, samples=0, attack_starts=1, attack_steps=1)
+    for threshold, truth in ((top - 1e-3, "sat"), (top + 1e-3, "unsat")):
+        prop = read_vnnlib(property_text(2, 2, box, [[(np.array([-1.0, 1.0]), -threshold)]]), 2, 2)
+        assert verify(network, prop, timeout=60, settings=settings).result == truth
