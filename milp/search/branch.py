@@ -134,12 +134,13 @@ class Settings:
     # 18 of 30 are solved at 60 s as cold).
     warm_start: bool = True
     # neuron branching: a search still open after `refine_after` seconds stops, tightens every layer's
-    # intermediate bounds by a short search per unstable neuron side (`refine_side` seconds each, at
-    # most `refine_share` of the time left: :mod:`milp.search.refine`), and starts again from them
-    # (inf: never). Measured, max y0 on the 784-100-100-10 rung (seed 0): the root's alpha-CROWN
-    # bounds leave it unproved after 120 s (bound 0.26); 0.5 s per side (72 s) leaves 60 of layer 2's
-    # 74 neurons unstable and the search proves 0.1179 in 48 s more; 0.1 s per side (15 s) leaves 66,
-    # and the bound after 60 s more is 0.22.
+    # intermediate bounds by a short search per unstable neuron side (`refine_side` seconds each, within
+    # `refine_share` of the time left: milp.search.refine) and starts again from them (inf: never).
+    # Measured on mnist_fc, side by side: 256x6 prop_7_0.03 82 s before, 22 s; 256x4 prop_11_0.05 13.8 s
+    # before, 23.4 s; 256x6 prop_0_0.05 stays open (refined ahead of 200 s of search, its open bound
+    # is 17, against 485 after 120 s without). Max y0 on the 784-100-100-10 rung (seed 0): layer 2's
+    # unstable neurons 74 -> 66 in 15 s (0.5 s a side: 60 in 72 s), the bound 0.20 after 150 s (0.26
+    # after 120 s before); unproved either way.
     refine_after: float = 5.0
     refine_side: float = 0.1
     refine_share: float = 0.5
@@ -380,6 +381,13 @@ def splits_neurons(box: Box, settings: Settings) -> bool:
     """Does a search over ``box`` split neurons (else inputs)? See :attr:`Settings.branching`."""
     free = int(np.count_nonzero(box.widths > 0))
     return settings.branching == "neuron" or (settings.branching == "auto" and free > settings.narrow)
+
+
+def refines(network: Network, box: Box, settings: Settings) -> bool:
+    """Does a search over ``box`` stop after :attr:`Settings.refine_after` seconds to tighten the
+    intermediate bounds (:mod:`milp.search.refine`)? Only when it splits neurons, and the network has
+    layers above the first (whose bounds are exact already)."""
+    return splits_neurons(box, settings) and bool(np.isfinite(settings.refine_after)) and len(network.widths) > 1
 
 
 class BranchAndBound:

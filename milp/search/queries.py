@@ -29,7 +29,7 @@ from milp.core.errors import InputError
 from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions, check_seconds
 from milp.core.tolerances import proves_not_positive
-from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, splits_neurons
+from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines
 from milp.search.exact import Maximum, MaximumArm, limit_reason, milp_maximum, milp_reach, values_at
 from milp.search.refine import refined_bounds
 from milp.search.tighten import pre_activation_bounds
@@ -312,8 +312,7 @@ def _branch_maximum(network, box, form, bounds, options, deadline, reference, se
         return engine, outcome, upper
 
     known = _known(network, box, bounds, deadline)
-    # only layers above the first have bounds a search can tighten
-    refine = splits_neurons(box, settings) and np.isfinite(settings.refine_after) and len(network.widths) > 1
+    refine = refines(network, box, settings)
     engine, outcome, upper = search(known, deadline.sooner(settings.refine_after) if refine else deadline, -np.inf)
     subproblems, milp_calls = engine.counters.subproblems, engine.counters.milp_calls
     if refine and outcome == "stopped" and not deadline.expired() and not (race and race()):
