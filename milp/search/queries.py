@@ -242,8 +242,8 @@ def maximize(
             return bool(arms) and arms[0].finished()
 
         def restart(refined: Bounds) -> None:
-            # tighter bounds make a smaller MILP (fewer unstable neurons) with tighter big-M rows: on the
-            # 784-100-100-10 rung it proves the max that the arm built from the root's bounds does not
+            # tighter bounds make a smaller MILP with tighter big-M rows (on the 784-100-100-10 rung, 107
+            # binaries instead of 121); the arm built from the root's bounds is dropped
             if arms:
                 arms[0].abandon()
             arms[:] = [MaximumArm(network, box, refined, form, options, deadline, reference)]
