@@ -339,7 +339,9 @@ def refine_for_search(network: Network, box: Box, known, deadline: Deadline, set
     seconds without an answer: each neuron side is maximised by the queries' branch and bound (without
     refinement of its own), for :attr:`Settings.refine_side` seconds, within :attr:`Settings.refine_share`
     of the time left. ``race()`` true (another arm has finished) ends it."""
-    inner = replace(QUERY_SETTINGS, refine_after=np.inf)
+    # the layers below come already tuned (alpha-CROWN) from the refinement: one step keeps them
+    # without tuning them again, which took longer than a neuron side's time on the deeper layers
+    inner = replace(QUERY_SETTINGS, refine_after=np.inf, root_steps=1)
 
     def neuron_maximum(below: Network, row: Affine, below_known, until: Deadline) -> float | None:
         if race and race():

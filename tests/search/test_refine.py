@@ -15,12 +15,13 @@ from milp import Box
 from milp.bounds.propagate import BatchBounder, interval_bounds
 from milp.core.conditions import value_form
 from milp.core.deadline import Deadline
-from milp.core.network import Affine
+from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
 from milp.io.vnnlib import read_vnnlib
 from milp.search.branch import Settings
 from milp.search.exact import milp_maximum
 from milp.search.queries import QUERY_SETTINGS, maximize, refine_for_search
+from milp.search.refine import _weight_in_layers_above
 from milp.search.verify import verify
 
 # neuron splits on small nets, and a search that stops for the refinement at its first clock check
@@ -108,3 +109,17 @@ def test_verdicts_that_restart_from_refined_bounds_match_brute_force(seed):
     for threshold, truth in ((top - 1e-3, "sat"), (top + 1e-3, "unsat")):
         prop = read_vnnlib(property_text(2, 2, box, [[(np.array([-1.0, 1.0]), -threshold)]]), 2, 2)
         assert verify(network, prop, timeout=60, settings=settings).result == truth
+
+
+def test_a_layer_is_refined_in_order_of_its_neurons_weight_in_the_layers_above():
+    """The score is each neuron's largest triangle gap, -l u / (u - l), times the magnitude of its
+    column in every map reading it: here layer 1 and, through the residual term, the output."""
+    network = Network(
+        2,
+        (Affine(((0, np.eye(2)),), np.zeros(2)), Affine(((1, np.array([[1.0, -3.0], [2.0, 0.0]])),), np.zeros(2))),
+        Affine(((1, np.array([[0.0, 4.0]])), (2, np.ones((1, 2)))), np.zeros(1)),
+    )
+    lower, upper = np.array([-1.0, -2.0]), np.array([1.0, 2.0])  # gaps 0.5 and 1
+    score = _weight_in_layers_above(network, 0, lower, upper, np.array([0, 1]))
+    assert score == pytest.approx([(1 + 2 + 0) * 0.5, (3 + 0 + 4) * 1.0])
+    assert _weight_in_layers_above(network, 0, lower[1:], upper[1:], np.array([1])) == pytest.approx([7.0])
