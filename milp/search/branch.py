@@ -137,13 +137,13 @@ class Settings:
     # intermediate bounds by a short search per unstable neuron side (`refine_side` seconds each, within
     # `refine_share` of the time left: milp.search.refine) and starts again from them (inf: never).
     # Measured on mnist_fc, side by side: 256x6 prop_7_0.03 82 s before, 22 s; 256x4 prop_11_0.05 13.8 s
-    # before, 23.4 s; 256x6 prop_0_0.05 stays open (refined ahead of 200 s of search, its open bound
-    # is 17, against 485 after 120 s without). Max y0 on the 784-100-100-10 rung (seed 0): layer 2's
+    # before, 23.4 s. Max y0 on the 784-100-100-10 rung (seed 0): layer 2's
     # unstable neurons 74 -> 66 in 15 s (0.5 s a side: 60 in 72 s), the bound 0.20 after 150 s (0.26
     # after 120 s before); unproved either way. Longer sides pay in the first layers, whose tighter
     # bounds make neurons above stable: 256x4 prop_0_0.05 and 256x6 prop_9_0.03 time out (300 s) with
     # 0.1 s and half the time, and are proved in 78 s and 80 s with 0.2 s and 70 % (99 s and 117 s
-    # with 0.4 s); 256x6 prop_1_0.03 stays open, its bound left 107, 75 and 45.
+    # with 0.4 s); 256x6 prop_1_0.03 stays open, its bound left 107, 75 and 45. The whole benchmark: 71
+    # of 89 (64 with 0.1 s and half the time).
     refine_after: float = 5.0
     refine_side: float = 0.2
     refine_share: float = 0.7

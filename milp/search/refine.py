@@ -65,7 +65,8 @@ def refined_bounds(
         below = network.below(layer)
         start = offsets[layer]
         unstable = start + np.flatnonzero((lower[start : offsets[layer + 1]] < 0) & (upper[start : offsets[layer + 1]] > 0))
-        for neuron in unstable[np.argsort(-_weight_in_layers_above(network, layer, lower[unstable], upper[unstable], unstable - start), kind="stable")]:
+        weight = _weight_in_layers_above(network, layer, lower[unstable], upper[unstable], unstable - start)
+        for neuron in unstable[np.argsort(-weight, kind="stable")]:
             row = neuron - start
             # the side nearer zero first: when it makes the neuron stable, the other is not searched
             for sign in ((1.0, -1.0) if upper[neuron] < -lower[neuron] else (-1.0, 1.0)):
