@@ -77,6 +77,11 @@ class SolverOptions:
     uses to accept integrality and MIP rows; decisions from a proved bound are made at that
     resolution (:mod:`milp.core.tolerances`), and every point it returns is re-checked by a forward
     pass anyway. ``threads`` is HiGHS's thread count (1: parallelism here is processes).
+
+    ``enumerate_binaries``: a MILP with at most this many binaries is solved as one LP per
+    assignment of its binaries (``2**k`` LPs, the best feasible one is the optimum) instead of by
+    HiGHS's branch and cut. Exact without cutting planes: HiGHS 1.16 declared a 3-binary model
+    optimal below a point it contains, after an invalid root cut; no LP is cut.
     """
 
     time_limit: float | None = None
@@ -88,3 +93,4 @@ class SolverOptions:
     dual_feasibility_tolerance: float = SOLVER_FEASIBILITY
     presolve: bool = True
     random_seed: int = 0
+    enumerate_binaries: int = 4

@@ -263,13 +263,21 @@ def maximize(
 
 def _better(one: Maximum, other: Maximum) -> Maximum:
     """Two arms' outcomes for the same maximum as one: a proof if either has one, else the best point
-    and the smaller proved bound."""
+    and the smaller proved bound.
+
+    The arms check each other: a checked point above an arm's proved bound refutes that bound (a
+    solver's wrong proof; HiGHS 1.16 gave one), and a refuted proof is not reported."""
+    points = [m.value for m in (one, other) if m.value is not None]
+    highest = max(points) if points else -np.inf
+
+    def refuted(m: Maximum) -> bool:
+        return m.upper_bound is not None and m.upper_bound < highest - 1e-6 * (1 + abs(highest))
+
     for first, second in ((one, other), (other, one)):
-        if first.status == "optimal":
+        if first.status == "optimal" and not refuted(first):
             return replace(first, subproblems=first.subproblems + second.subproblems, milp_calls=first.milp_calls + second.milp_calls)
-    values = [m for m in (one, other) if m.value is not None]
-    best = max(values, key=lambda m: m.value) if values else one
-    bounds = [m.upper_bound for m in (one, other) if m.upper_bound is not None]
+    best = max((m for m in (one, other) if m.value is not None), key=lambda m: m.value, default=one)
+    bounds = [m.upper_bound for m in (one, other) if m.upper_bound is not None and not refuted(m)]
     return Maximum("unknown", best.value, best.x, min(bounds) if bounds else None,
                    one.subproblems + other.subproblems, one.milp_calls + other.milp_calls)
 

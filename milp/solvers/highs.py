@@ -11,6 +11,8 @@ it, never a silent "unknown".
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import pickle
 import subprocess
@@ -153,6 +155,8 @@ class HighsSolver:
         self.options = options
         self.column_count = model.shape[1]
         self.is_mip = bool(np.any(model.integer))
+        self._integer = np.flatnonzero(model.integer).astype(np.int32)
+        self._has_objective, self._maximize = False, False  # HiGHS's default: no costs, minimise
         self.solves = 0
         h = _new_highs(threads=options.threads, presolve=options.presolve, random_seed=options.random_seed,
                        primal_feasibility_tolerance=options.primal_feasibility_tolerance,
@@ -211,6 +215,8 @@ class HighsSolver:
         self.highs.changeColsCost(self.column_count, np.arange(self.column_count, dtype=np.int32), cost)
         self.highs.changeObjectiveOffset(float(constant))
         self.highs.changeObjectiveSense(highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize)
+        self._has_objective = bool(np.any(cost != 0.0))
+        self._maximize = maximize
 
     # --------------------------------------------------------------- solving
     def solve(self, deadline: Deadline = NO_DEADLINE) -> Solution:
@@ -222,9 +228,10 @@ class HighsSolver:
         deadline = deadline.sooner(self.options.time_limit)
         if deadline.expired():
             return Solution(Status.INTERRUPTED if deadline.stopped else Status.TIME_LIMIT, None, None, None, 0.0)
-        limit = deadline.remaining()
+        if self.is_mip and self._integer.size <= self.options.enumerate_binaries:
+            return self._solve_by_assignments(deadline)
         h = self.highs
-        h.setOptionValue("time_limit", float(limit) if limit is not None else _INF)
+        self._set_time_limit(deadline)
         self._deadline = deadline
         started = time.perf_counter()
         try:
@@ -232,6 +239,57 @@ class HighsSolver:
         finally:
             self._deadline = NO_DEADLINE
         return self._solution(time.perf_counter() - started)
+
+    def _set_time_limit(self, deadline: Deadline) -> None:
+        limit = deadline.remaining()
+        self.highs.setOptionValue("time_limit", max(float(limit), 1e-3) if limit is not None else _INF)
+
+    def _solve_by_assignments(self, deadline: Deadline) -> Solution:
+        """The MILP as one LP per assignment of its integer columns (see
+        :attr:`SolverOptions.enumerate_binaries`): the best feasible LP is the optimum; its point is
+        the solution and its value the proved bound. Without an objective the first feasible LP answers.
+        At a limit, the best point so far and no bound (the LPs not solved are not bounded)."""
+        h, integer, started = self.highs, self._integer, time.perf_counter()
+        lower, upper = self.model.col_lower[integer], self.model.col_upper[integer]
+        choices = [range(math.ceil(lo), math.floor(hi) + 1) for lo, hi in zip(lower, upper)]
+        sign = 1.0 if self._maximize else -1.0
+        best: tuple[float, np.ndarray] | None = None
+        limited, solved = None, 0
+        h.changeColsIntegrality(integer.size, integer, np.full(integer.size, highspy.HighsVarType.kContinuous))
+        try:
+            for assignment in itertools.product(*choices):
+                if deadline.expired():
+                    limited = Status.INTERRUPTED if deadline.stopped else Status.TIME_LIMIT
+                    break
+                fixed = np.asarray(assignment, dtype=np.float64)
+                h.changeColsBounds(integer.size, integer, fixed, fixed)
+                self._set_time_limit(deadline)
+                h.run()
+                solved += 1
+                status = model_status(h)
+                if status is Status.INFEASIBLE:
+                    continue
+                if status is not Status.OPTIMAL:
+                    limited = status
+                    break
+                value = float(h.getInfo().objective_function_value)
+                if best is None or sign * value > sign * best[0]:
+                    best = (value, np.array(h.getSolution().col_value, dtype=np.float64))
+                if not self._has_objective:
+                    break
+        finally:
+            h.changeColsBounds(integer.size, integer, lower.astype(np.float64), upper.astype(np.float64))
+            h.changeColsIntegrality(integer.size, integer, np.full(integer.size, highspy.HighsVarType.kInteger))
+        self.solves += 1
+        seconds = time.perf_counter() - started
+        if limited is not None:
+            if limited is Status.UNBOUNDED:
+                return Solution(Status.UNBOUNDED, None, None, None, seconds, solved)
+            status = Status.FEASIBLE if best is not None else limited
+            return Solution(status, None if best is None else best[0], None, None if best is None else best[1], seconds, solved)
+        if best is None:
+            return Solution(Status.INFEASIBLE, None, None, None, seconds, solved)
+        return Solution(Status.OPTIMAL, best[0], best[0], best[1], seconds, solved)
 
     def _solution(self, seconds: float) -> Solution:
         h = self.highs

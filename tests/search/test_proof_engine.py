@@ -32,8 +32,8 @@ from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
 from milp.encode.bigm import affine_row, build_milp
 from milp.search.branch import BranchAndBound, Boxes, Objective, OutOfTime, Settings
-from milp.search.exact import milp_maximum
-from milp.search.queries import QUERY_SETTINGS, _branch_maximum, maximize, reach
+from milp.search.exact import Maximum, milp_maximum
+from milp.search.queries import QUERY_SETTINGS, _better, _branch_maximum, maximize, reach
 from milp.solvers.highs import BackgroundSolve, HighsSolver, Status
 from nets import random_mlp, random_residual
 
@@ -347,6 +347,20 @@ def test_a_background_solve_answers_as_a_foreground_one():
     assert foreground.status == answer.status == "optimal"
     assert answer.objective == pytest.approx(foreground.objective, rel=1e-9)
     assert np.allclose(answer.values, foreground.values, atol=1e-6)
+
+
+def test_an_arms_proof_refuted_by_the_other_arms_point_is_not_reported():
+    """A solver's proof below a checked point of the other arm (HiGHS 1.16 gave one) is dropped; its
+    unrefuted peer's bound stands."""
+    x = np.zeros(2)
+    wrong = Maximum("optimal", 4.208, x, 4.208, 1, 1)
+    searching = Maximum("unknown", 4.4593, x, 4.89, 10, 2)
+    for one, other in ((wrong, searching), (searching, wrong)):
+        merged = _better(one, other)
+        assert merged.status == "unknown" and merged.value == 4.4593 and merged.upper_bound == 4.89
+    sound = Maximum("optimal", 4.4593, x, 4.4593, 1, 1)
+    assert _better(sound, searching).status == "optimal" and _better(searching, sound).upper_bound == 4.4593
+    assert _better(wrong, Maximum("unknown", 4.208, x, None, 1, 1)).status == "optimal"  # nothing refutes it
 
 
 @pytest.mark.parametrize("best_every", [0, 1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import oracle
@@ -91,6 +91,7 @@ def test_reach_equals_oracle(name, net, box, split):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), residual=st.booleans(), output_relu=st.booleans())
+@example(seed=7179, residual=True, output_relu=True)  # HiGHS 1.16's branch and cut proved a max 2e-4 too low
 def test_random_nets_max_equals_oracle(seed, residual, output_relu):
     rng = np.random.default_rng(seed)
     if residual:

@@ -1,12 +1,23 @@
-"""milp.solvers.highs: every HiGHS model status is mapped to one of ours or named in an error."""
+"""milp.solvers.highs: every HiGHS model status is mapped to one of ours or named in an error; a small MILP
+solved as one LP per assignment of its binaries gives the brute-force optimum."""
 
 from __future__ import annotations
 
 import highspy
+import numpy as np
 import pytest
+import scipy.sparse as sp
 
+import oracle
+from milp import Box
+from milp.bounds.propagate import interval_bounds
+from milp.core.conditions import value_form
+from milp.core.deadline import Deadline
 from milp.core.errors import SolverStatusError
-from milp.solvers.highs import _MODEL_STATUS, Status, model_status
+from milp.core.options import SolverOptions
+from milp.encode.bigm import affine_row, build_milp
+from milp.solvers.highs import _MODEL_STATUS, HighsSolver, Status, model_status
+from nets import random_mlp
 
 
 def test_every_highs_status_is_mapped_or_named():
@@ -30,3 +41,62 @@ def test_every_highs_status_is_mapped_or_named():
                 model_status(Fake(raw))
     assert model_status(Fake(highspy.HighsModelStatus.kTimeLimit), has_point=True) is Status.FEASIBLE
     assert model_status(Fake(highspy.HighsModelStatus.kTimeLimit)) is Status.TIME_LIMIT
+
+
+def _model_and_objective(seed: int):
+    """A small random net's big-M model over a box, with the objective y0 over its columns."""
+    rng = np.random.default_rng(seed)
+    net = random_mlp(rng, [2, 3, 3, 1])
+    box = Box(-rng.uniform(0.5, 2, 2), rng.uniform(0.5, 2, 2))
+    model = build_milp(net, box, interval_bounds(net, box))
+    return net, box, model, affine_row(model.layout, value_form(net, "y", 0))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_solving_by_assignments_gives_the_oracle_optimum(seed):
+    """One LP per assignment of the binaries and HiGHS's branch and cut both give the brute-force range of y0."""
+    net, box, model, (cols, coefs, constant) = _model_and_objective(seed)
+    k = int(np.sum(model.integer))
+    mins, maxs = oracle.exact_output_range(net, box.lower, box.upper)
+    for limit in (k, -1):  # by assignments; by HiGHS's MILP (-1: never by assignments)
+        for maximize, truth in ((True, maxs[0]), (False, mins[0])):
+            solver = HighsSolver(model, SolverOptions(enumerate_binaries=limit))
+            solver.set_objective(cols, coefs, constant, maximize)
+            solution = solver.solve()
+            assert solution.status is Status.OPTIMAL
+            assert solution.bound == pytest.approx(truth, abs=1e-6), (limit, maximize)
+            x = solution.values[model.layout.input]
+            assert float(net(x[None])[0, 0]) == pytest.approx(truth, abs=1e-6)
+            if limit == k:
+                assert solution.nodes <= 2**k  # the LPs solved
+                assert solution.bound == solution.objective
+
+
+def test_solving_by_assignments_keeps_the_model_a_milp_and_reports_infeasible():
+    """Rows no assignment satisfies give INFEASIBLE; the model's binaries stay integer with their bounds."""
+    net, box, model, (cols, coefs, constant) = _model_and_objective(3)
+    k = int(np.sum(model.integer))
+    _, maxs = oracle.exact_output_range(net, box.lower, box.upper)
+    solver = HighsSolver(model, SolverOptions(enumerate_binaries=k))
+    row = sp.csr_matrix((coefs, (np.zeros(cols.size, dtype=int), cols)), shape=(1, model.shape[1]))
+    solver.add_rows(row, np.array([maxs[0] + 0.01 - constant]), np.array([np.inf]))
+    assert solver.solve().status is Status.INFEASIBLE
+    # without an objective, the first feasible assignment answers; just below the maximum there is one
+    solver = HighsSolver(model, SolverOptions(enumerate_binaries=k))
+    solver.add_rows(row, np.array([maxs[0] - 0.01 - constant]), np.array([np.inf]))
+    solution = solver.solve()
+    assert solution.status is Status.OPTIMAL
+    assert float(net(solution.values[model.layout.input][None])[0, 0]) >= maxs[0] - 0.01 - 1e-7
+    integer = np.flatnonzero(model.integer)
+    lp = solver.highs.getLp()
+    assert all(lp.integrality_[i] == highspy.HighsVarType.kInteger for i in integer)
+    assert np.array_equal(np.asarray(lp.col_lower_)[integer], model.col_lower[integer])
+    assert np.array_equal(np.asarray(lp.col_upper_)[integer], model.col_upper[integer])
+
+
+def test_solving_by_assignments_stops_at_the_deadline():
+    _, _, model, objective = _model_and_objective(0)
+    solver = HighsSolver(model, SolverOptions(enumerate_binaries=8))
+    solver.set_objective(*objective)
+    solution = solver.solve(Deadline.after(0.0))
+    assert solution.status in (Status.TIME_LIMIT, Status.INTERRUPTED) and solution.bound is None
