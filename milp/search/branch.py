@@ -50,7 +50,7 @@ class Found(Exception):
 
 
 class OutOfTime(Exception):
-    """The deadline passed (or a stop was requested) during the search."""
+    """The deadline passed (or a stop was requested, or :attr:`Settings.max_subproblems` were bounded) during the search."""
 
 
 @dataclass(frozen=True)
@@ -133,19 +133,29 @@ class Settings:
     # off (prop_8_0.03: 10.4 s cold, 15.8 s warm; with the parent's bound only as a candidate, the same
     # 18 of 30 are solved at 60 s as cold).
     warm_start: bool = True
+    # a search stops as at its deadline (OutOfTime, with its open bound) once it has bounded this many
+    # sub-problems (0: never)
+    max_subproblems: int = 0
     # neuron branching: a search still open after `refine_after` seconds stops, tightens every layer's
-    # intermediate bounds by a short search per unstable neuron side (`refine_side` seconds each, within
-    # `refine_share` of the time left: milp.search.refine) and starts again from them (inf: never).
+    # intermediate bounds by a short search per unstable neuron side (`refine_subproblems` sub-problems,
+    # within `refine_share` of the time left: milp.search.refine) and starts again from them (inf: never).
     # Measured on mnist_fc, side by side: 256x6 prop_7_0.03 82 s before, 22 s; 256x4 prop_11_0.05 13.8 s
     # before, 23.4 s. Max y0 on the 784-100-100-10 rung (seed 0): layer 2's
     # unstable neurons 74 -> 66 in 15 s (0.5 s a side: 60 in 72 s), the bound 0.20 after 150 s (0.26
     # after 120 s before); unproved either way. Longer sides pay in the first layers, whose tighter
     # bounds make neurons above stable: 256x4 prop_0_0.05 and 256x6 prop_9_0.03 time out (300 s) with
-    # 0.1 s and half the time, and are proved in 78 s and 80 s with 0.2 s and 70 % (99 s and 117 s
+    # 0.1 s a side and half the time, and are proved in 78 s and 80 s with 0.2 s and 70 % (99 s and 117 s
     # with 0.4 s); 256x6 prop_1_0.03 stays open, its bound left 107, 75 and 45. The whole benchmark: 71
     # of 89 (64 with 0.1 s and half the time).
     refine_after: float = 5.0
-    refine_side: float = 0.2
+    # A side's search stops once it has bounded refine_subproblems / (layers below the neuron)
+    # sub-problems: a budget of work, not of seconds, so that the refined bounds, and the search after
+    # them, do not depend on the machine's load. With 0.2 s a side they varied, and so did the proof
+    # after them: 256x4 prop_0_0.05 took 71-77 s alone, 203 s or a time-out after another instance in
+    # the same process. 700 buys what 0.2 s did on a quiet machine (767, 511 and 255 sub-problems one,
+    # two and three layers down on the 256x4 net). Counting batches instead does not: the first
+    # batches of a search are tiny (1, 2, 4, ... boxes).
+    refine_subproblems: int = 700
     refine_share: float = 0.7
 
 
@@ -729,6 +739,8 @@ class BranchAndBound:
                 flight = None
                 batches += 1
                 self.check_time()
+                if s.max_subproblems and self.counters.subproblems >= s.max_subproblems:
+                    raise OutOfTime()
                 if rounds and time.perf_counter() - started >= rounds[0]:
                     # undecided for a while: a larger falsification round; after the listed
                     # times, one every `round_every` seconds

@@ -345,8 +345,10 @@ def _branch_maximum(network, box, form, bounds, options, deadline, reference, se
 def refine_for_search(network: Network, box: Box, known, deadline: Deadline, settings: Settings, race=None) -> tuple[np.ndarray, np.ndarray, int]:
     """:func:`~milp.search.refine.refined_bounds` for a search that has run :attr:`Settings.refine_after`
     seconds without an answer: each neuron side is maximised by the queries' branch and bound (without
-    refinement of its own), for :attr:`Settings.refine_side` seconds, within :attr:`Settings.refine_share`
-    of the time left. ``race()`` true (another arm has finished) ends it."""
+    refinement of its own) until it has bounded :attr:`Settings.refine_subproblems` ``/ layers below``
+    sub-problems,
+    within :attr:`Settings.refine_share` of the time left. ``race()`` true (another arm has finished)
+    ends it."""
     # the layers below come already tuned (alpha-CROWN) from the refinement: one step keeps them
     # without tuning them again, which took longer than a neuron side's time on the deeper layers
     inner = replace(QUERY_SETTINGS, refine_after=np.inf, root_steps=1)
@@ -355,10 +357,11 @@ def refine_for_search(network: Network, box: Box, known, deadline: Deadline, set
         if race and race():
             return None
         bounds = Bounds.from_flat(below, *below_known, "refined")
-        return _branch_maximum(below, box, row, bounds, SolverOptions(), until, None, inner).upper_bound
+        budget = replace(inner, max_subproblems=max(1, settings.refine_subproblems // len(below.widths)))
+        return _branch_maximum(below, box, row, bounds, SolverOptions(), until, None, budget).upper_bound
 
     left = deadline.remaining()
-    return refined_bounds(network, box, known, neuron_maximum, per_side=settings.refine_side,
+    return refined_bounds(network, box, known, neuron_maximum,
                           deadline=deadline.sooner(None if left is None else settings.refine_share * left))
 
 

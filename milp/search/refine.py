@@ -9,8 +9,8 @@ neurons unstable in layers 2 to 6; 0.1 s of search per neuron side on layers 2 t
 33, 43, 107 and 256, and the mean width of layer 6's bounds falls from 206 to 9.
 
 Each unstable neuron's two sides (the maxima of ``z`` and ``-z`` over the layers below it) are
-maximised by the caller's ``maximum`` for at most ``per_side`` seconds; whatever bound it has
-proved by then is sound. Layers go in order, and after each one the layers above are optimised
+maximised by the caller's ``maximum``, which limits its own work; whatever bound it has proved
+when it stops is sound. Layers go in order, and after each one the layers above are optimised
 again (alpha-CROWN) from the tightened ones, so that the next layer's searches read them.
 """
 
@@ -39,7 +39,6 @@ def refined_bounds(
     known: tuple[np.ndarray, np.ndarray] | None,
     maximum: NeuronMaximum,
     *,
-    per_side: float,
     deadline: Deadline,
     steps: int = 20,
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -73,7 +72,7 @@ def refined_bounds(
                 if deadline.expired():
                     return lower, upper, unstable_at_start - _unstable(lower, upper)
                 form = Affine(tuple((s, sign * m[row : row + 1]) for s, m in below.output.terms), sign * below.output.bias[row : row + 1])
-                bound = maximum(below, form, (lower[:start], upper[:start]), deadline.sooner(per_side))
+                bound = maximum(below, form, (lower[:start], upper[:start]), deadline)
                 if bound is None or not np.isfinite(bound):
                     continue
                 bound += LP_BOUND_MARGIN * (1.0 + abs(bound))  # the leaves' MILP tolerances

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import time
+
 import numpy as np
 import pytest
 
@@ -25,7 +27,7 @@ from milp.search.refine import _weight_in_layers_above
 from milp.search.verify import verify
 
 # neuron splits on small nets, and a search that stops for the refinement at its first clock check
-REFINE_AT_ONCE = replace(QUERY_SETTINGS, branching="neuron", leaf_unstable=4, refine_after=0.0, refine_side=2.0)
+REFINE_AT_ONCE = replace(QUERY_SETTINGS, branching="neuron", leaf_unstable=4, refine_after=0.0, refine_subproblems=100_000)
 
 
 def _net(kind: str, seed: int):
@@ -43,12 +45,12 @@ def _alpha(network, box):
 @pytest.mark.parametrize("kind", ["mlp", "residual"])
 def test_refined_bounds_hold_each_neurons_exact_range_and_most_meet_it(kind):
     """Every refined bound lies outside the neuron's exact range over the box (the oracle's, by
-    enumerating the activation regions below it); with 2 s per side on 6-neuron layers most searches
+    enumerating the activation regions below it); with 100,000 sub-problems per side on 6-neuron layers most searches
     finish, and their bounds are the exact range, within the optimality tolerance."""
     network = _net(kind, 0)
     box = Box(np.full(3, -1.0), np.full(3, 1.0))
     alpha_lower, alpha_upper = _alpha(network, box)
-    lower, upper, stabilised = refine_for_search(network, box, None, Deadline.after(120), replace(Settings(), refine_side=2.0))
+    lower, upper, stabilised = refine_for_search(network, box, None, Deadline.after(120), replace(Settings(), refine_subproblems=100_000))
     assert np.all(lower >= alpha_lower) and np.all(upper <= alpha_upper)  # never looser than alpha-CROWN's
     offsets = network.neuron_offsets()
     sides = exact = narrowed = 0
@@ -75,7 +77,7 @@ def test_a_refinement_stopped_by_its_deadline_keeps_sound_bounds():
     network = _net("mlp", 0)
     box = Box(np.full(3, -1.0), np.full(3, 1.0))
     alpha_lower, alpha_upper = _alpha(network, box)
-    lower, upper, _ = refine_for_search(network, box, None, Deadline.after(0.05), replace(Settings(), refine_side=0.01))
+    lower, upper, _ = refine_for_search(network, box, None, Deadline.after(0.05), replace(Settings(), refine_subproblems=1))
     assert np.all(lower >= alpha_lower) and np.all(upper <= alpha_upper)
     x = np.random.default_rng(5).uniform(-1.0, 1.0, (50000, 3))
     z = np.concatenate(network.forward(x).pre_activations, axis=1)
@@ -123,3 +125,41 @@ def test_a_layer_is_refined_in_order_of_its_neurons_weight_in_the_layers_above()
     score = _weight_in_layers_above(network, 0, lower, upper, np.array([0, 1]))
     assert score == pytest.approx([(1 + 2 + 0) * 0.5, (3 + 0 + 4) * 1.0])
     assert _weight_in_layers_above(network, 0, lower[1:], upper[1:], np.array([1])) == pytest.approx([7.0])
+
+
+@pytest.mark.parametrize("kind", ["mlp", "residual"])
+def test_a_refinement_on_a_budget_of_subproblems_gives_the_same_bounds_on_a_busy_machine(kind):
+    """Each side stops after its sub-problems, not on the clock: the bounds are the same when every
+    clock check is slowed down (a stand-in for a loaded machine), and they hold every sample."""
+    network = _net(kind, 1)
+    box = Box(np.full(3, -1.0), np.full(3, 1.0))
+    settings = replace(Settings(), refine_subproblems=8)
+    quiet = refine_for_search(network, box, None, Deadline.after(120), settings)
+
+    class SlowDeadline(Deadline):
+        def expired(self) -> bool:
+            time.sleep(2e-4)
+            return super().expired()
+
+        def sooner(self, seconds):
+            return SlowDeadline(super().sooner(seconds).at, self.stop)
+
+    busy = refine_for_search(network, box, None, SlowDeadline.after(120), settings)
+    assert np.array_equal(quiet[0], busy[0]) and np.array_equal(quiet[1], busy[1]) and quiet[2] == busy[2]
+    longer = refine_for_search(network, box, None, Deadline.after(120), replace(Settings(), refine_subproblems=100_000))
+    assert np.sum(longer[1] - longer[0]) < np.sum(quiet[1] - quiet[0]) - 1e-6  # the budget binds: a larger one tightens
+    x = np.random.default_rng(7).uniform(-1.0, 1.0, (50000, 3))
+    z = np.concatenate(network.forward(x).pre_activations, axis=1)
+    assert np.all(z.max(axis=0) <= quiet[1] + 1e-9) and np.all(z.min(axis=0) >= quiet[0] - 1e-9)
+
+
+def test_a_search_stopped_by_its_budget_of_subproblems_reports_a_bound_above_the_maximum():
+    network = _net("mlp", 2)
+    box = Box(np.full(3, -1.0), np.full(3, 1.0))
+    form = value_form(network, "y", 0)
+    top, _ = oracle.exact_max(network, box.lower, box.upper, form)
+    budget = replace(QUERY_SETTINGS, branching="neuron", leaf_unstable=0, max_subproblems=3)
+    found = maximize(network, box, form, portfolio=False, settings=budget, deadline=Deadline.after(60))
+    whole = maximize(network, box, form, portfolio=False, settings=replace(budget, max_subproblems=0), deadline=Deadline.after(60))
+    assert found.status == "unknown" and found.upper_bound >= top - 1e-9 and found.subproblems < whole.subproblems
+    assert whole.status == "optimal" and whole.value == pytest.approx(top, abs=1e-6)
