@@ -50,7 +50,8 @@ class Found(Exception):
 
 
 class OutOfTime(Exception):
-    """The deadline passed (or a stop was requested, or :attr:`Settings.max_subproblems` were bounded) during the search."""
+    """The deadline passed during the search, a stop was requested, or :attr:`Settings.max_subproblems`
+    were bounded."""
 
 
 @dataclass(frozen=True)

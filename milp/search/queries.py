@@ -346,11 +346,10 @@ def refine_for_search(network: Network, box: Box, known, deadline: Deadline, set
     """:func:`~milp.search.refine.refined_bounds` for a search that has run :attr:`Settings.refine_after`
     seconds without an answer: each neuron side is maximised by the queries' branch and bound (without
     refinement of its own) until it has bounded :attr:`Settings.refine_subproblems` ``/ layers below``
-    sub-problems,
-    within :attr:`Settings.refine_share` of the time left. ``race()`` true (another arm has finished)
-    ends it."""
+    sub-problems, within :attr:`Settings.refine_share` of the time left. ``race()`` true (another arm
+    has finished) ends it."""
     # the layers below come already tuned (alpha-CROWN) from the refinement: one step keeps them
-    # without tuning them again, which took longer than a neuron side's time on the deeper layers
+    # without tuning them again, which took longer than the 0.1 s a side had then on the deeper layers
     inner = replace(QUERY_SETTINGS, refine_after=np.inf, root_steps=1)
 
     def neuron_maximum(below: Network, row: Affine, below_known, until: Deadline) -> float | None:
