@@ -3,9 +3,8 @@ of the oracle, and the searches that restart from them against the plain MILP an
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -45,8 +44,8 @@ def _alpha(network, box):
 @pytest.mark.parametrize("kind", ["mlp", "residual"])
 def test_refined_bounds_hold_each_neurons_exact_range_and_most_meet_it(kind):
     """Every refined bound lies outside the neuron's exact range over the box (the oracle's, by
-    enumerating the activation regions below it); with 100,000 sub-problems per side on 6-neuron layers most searches
-    finish, and their bounds are the exact range, within the optimality tolerance."""
+    enumerating the activation regions below it); with 100,000 sub-problems per side on 6-neuron
+    layers most searches finish, and their bounds are the exact range, within the optimality tolerance."""
     network = _net(kind, 0)
     box = Box(np.full(3, -1.0), np.full(3, 1.0))
     alpha_lower, alpha_upper = _alpha(network, box)
