@@ -42,6 +42,11 @@ feasibility tolerances make anything finer meaningless. The rules:
 * **Optimality** (:data:`OPTIMALITY_TOLERANCE`): a maximum is proved when no open sub-box's
   bound exceeds the best checked value by more than ``1e-7 (1 + |value|)``: bounds are widened
   outward by the margin above, so on a plateau of optima a tighter test would split forever.
+* **A solver's optimum confirmed** (:data:`ATTAINED_TOLERANCE`): a MILP's claimed optimum
+  counts as attained by its re-checked point when the two differ by at most
+  ``1e-6 (1 + |value|)`` (the point's rows hold within the solver's feasibility tolerance,
+  amplified through the network); a checked point above an arm's proved bound by more than that
+  refutes the bound.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ __all__ = [
     "BOUND_MARGIN",
     "LP_BOUND_MARGIN",
     "OPTIMALITY_TOLERANCE",
+    "ATTAINED_TOLERANCE",
+    "attained_tolerance",
     "condition_tolerance",
     "proves_not_positive",
 ]
@@ -69,11 +76,17 @@ THIN_RESOLUTION = 1e-12
 BOUND_MARGIN = 1e-9
 LP_BOUND_MARGIN = 1e-7
 OPTIMALITY_TOLERANCE = 1e-7
+ATTAINED_TOLERANCE = 1e-6
 
 
 def condition_tolerance(scale: float) -> float:
     """The slack a checked condition is allowed (non-strict) or must exceed (strict)."""
     return CONDITION_TOLERANCE * (1.0 + scale)
+
+
+def attained_tolerance(value: float) -> float:
+    """How far a solver's optimum may lie from the checked value of its point and still be attained."""
+    return ATTAINED_TOLERANCE * (1.0 + abs(value))
 
 
 def proves_not_positive(upper_bound: float | None) -> bool:

@@ -18,7 +18,7 @@ from milp.core.deadline import Deadline
 from milp.core.errors import InternalError
 from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
-from milp.core.tolerances import proves_not_positive
+from milp.core.tolerances import attained_tolerance, proves_not_positive
 from milp.encode.bigm import MilpModel, affine_row, build_milp, condition_rows
 from milp.search.witness import Reference, check_point, clip_to_box, polish_in_pattern
 from milp.solvers.highs import BackgroundSolve, HighsSolver, Solution, Status
@@ -137,7 +137,7 @@ def _maximum_of(network, box, model, solution, form, reference, check_network=No
         raise InternalError("the MILP is infeasible over the box, which cannot happen for a valid network and box")
     value = None if x is None else float(form.apply([*values_at(network, x)])[0, 0])
     bound = solution.bound
-    exact = solution.status == "optimal" and value is not None and bound is not None and bound - value <= 1e-6 * (1 + abs(value))
+    exact = solution.status == "optimal" and value is not None and bound is not None and bound - value <= attained_tolerance(value)
     return Maximum("optimal" if exact else "unknown", value, x, bound, 1, 1)
 
 

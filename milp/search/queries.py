@@ -28,7 +28,7 @@ from milp.core.deadline import NO_DEADLINE, Deadline
 from milp.core.errors import InputError
 from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions, check_seconds
-from milp.core.tolerances import proves_not_positive
+from milp.core.tolerances import attained_tolerance, proves_not_positive
 from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines
 from milp.search.exact import Maximum, MaximumArm, limit_reason, milp_maximum, milp_reach, values_at
 from milp.search.refine import refined_bounds
@@ -200,7 +200,7 @@ def _pyomo_maximum(network, box, form, bounds, solver, reference, deadline) -> M
         return Maximum("unknown", None, None, None, 1, 1)
     x = np.clip(np.asarray(result.x, dtype=np.float64), box.lower, box.upper)
     value = float(form.apply(values_at(network, x))[0, 0])
-    if not check_point(network, box, x, (), reference)[0] or abs(value - result.objective) > 1e-6 * (1 + abs(value)):
+    if not check_point(network, box, x, (), reference)[0] or abs(value - result.objective) > attained_tolerance(value):
         return Maximum("unknown", None, None, None, 1, 1)  # the solver's point does not confirm its optimum
     return Maximum("optimal", value, x, max(value, result.objective), 1, 1)
 
@@ -271,7 +271,7 @@ def _better(one: Maximum, other: Maximum) -> Maximum:
     highest = max(points) if points else -np.inf
 
     def refuted(m: Maximum) -> bool:
-        return m.upper_bound is not None and m.upper_bound < highest - 1e-6 * (1 + abs(highest))
+        return m.upper_bound is not None and m.upper_bound < highest - attained_tolerance(highest)
 
     for first, second in ((one, other), (other, one)):
         if first.status == "optimal" and not refuted(first):
