@@ -25,7 +25,7 @@ def run_fires(args) -> int:
     human = "\n".join(
         [
             f"can neuron {args.neuron} of ReLU layer {args.layer} fire? {verdict}",
-            f"max pre-activation: {fmt(result.maximum)}   (proved upper bound {fmt(result.upper_bound)})",
+            f"max pre-activation: {_extreme(result.maximum, result.found, result.upper_bound, '<=')}",
             f"witness: {fmt(result.witness)}",
             f"seconds: {result.seconds:.3f}",
         ]
@@ -110,10 +110,23 @@ def run_range(args) -> int:
     )
     lines = []
     for o in result.outputs:
-        lines.append(f"y[{o.index}]  min {fmt(o.min)} at {fmt(o.argmin)}   max {fmt(o.max)} at {fmt(o.argmax)}   ({o.status})")
+        lines.append(f"y[{o.index}]  min {_extreme(o.min, o.min_found, o.min_bound, '>=', o.argmin)}   "
+                     f"max {_extreme(o.max, o.max_found, o.max_bound, '<=', o.argmax)}   ({o.status})")
     lines.append(f"seconds: {result.seconds:.3f}")
     print_answer(args, result.to_json(), "\n".join(lines))
     return 0
+
+
+def _extreme(exact, found, bound, sense: str, point=None) -> str:
+    """An optimum as the answer reads it: the proved value, or at a limit what was found and what
+    is proved (``sense`` "<=" for a maximum, ">=" for a minimum), e.g. ``unknown, found 0.41 at
+    [...], proved <= 0.58``."""
+    at = "" if point is None else f" at {fmt(point)}"
+    if exact is not None:
+        return f"{fmt(exact)}{at}" if point is not None else f"{fmt(exact)}   (proved)"
+    seen = "no point checked" if found is None else f"found {fmt(found)}{at}"
+    proved = "nothing proved" if bound is None else f"proved {sense} {fmt(bound)}"
+    return f"unknown, {seen}, {proved}"
 
 
 def register(command) -> None:

@@ -61,7 +61,9 @@ class FiresResult:
 
     ``status`` is ``fires`` (a checked witness with ``z > 0``), ``never`` (proved ``max z <= 0``)
     or ``unknown`` (time limit). ``maximum`` is the exact maximum of ``z`` (the value at
-    ``witness``, shape ``(input_dim,)``) when proved; ``upper_bound`` the proved bound.
+    ``witness``, shape ``(input_dim,)``) when proved; ``upper_bound`` the proved bound; ``found``
+    the largest ``z`` at a checked point, proved or not (at a limit, the maximum lies in
+    ``[found, upper_bound]``).
     """
 
     layer: int
@@ -72,6 +74,7 @@ class FiresResult:
     witness: np.ndarray | None
     seconds: float
     bounds_method: str = ""
+    found: float | None = None
 
     @property
     def fires(self) -> bool | None:
@@ -84,6 +87,7 @@ class FiresResult:
             "witness": None if self.witness is None else self.witness.tolist(),
             "status": self.status,
             "upper_bound": self.upper_bound,
+            "found": self.found,
             "layer": self.layer,
             "neuron": self.neuron,
             "seconds": self.seconds,
@@ -125,6 +129,9 @@ class OutputRange:
     """Exact ``min``/``max`` of output ``index`` with the inputs attaining them (shape ``(input_dim,)``).
 
     ``status`` is ``exact`` or ``unknown`` (time limit: ``min_bound``/``max_bound`` still hold).
+    ``min``/``max`` are set only when proved; ``min_found``/``max_found`` are the extreme values at
+    checked points, proved or not, attained at ``argmin``/``argmax`` (at a limit the maximum lies in
+    ``[max_found, max_bound]``).
     """
 
     index: int
@@ -135,6 +142,8 @@ class OutputRange:
     min_bound: float | None
     max_bound: float | None
     status: str
+    min_found: float | None = None
+    max_found: float | None = None
 
     def to_json(self) -> dict:
         arr = lambda a: None if a is None else a.tolist()  # noqa: E731
@@ -146,6 +155,8 @@ class OutputRange:
             "argmax": arr(self.argmax),
             "min_bound": self.min_bound,
             "max_bound": self.max_bound,
+            "min_found": self.min_found,
+            "max_found": self.max_found,
             "status": self.status,
         }
 
@@ -426,7 +437,7 @@ def fires(
     exact = found.status == "optimal" and value is not None
     return FiresResult(
         layer, neuron, status, value if exact else None, found.upper_bound, x if (status == "fires" or exact) else None,
-        time.perf_counter() - started, bounds if isinstance(bounds, str) else bounds.method,
+        time.perf_counter() - started, bounds if isinstance(bounds, str) else bounds.method, value,
     )
 
 
@@ -532,6 +543,9 @@ def output_range(
 ) -> RangeResult:
     """Exact minimum and maximum of each output (or of ``outputs``) over ``box``, with the inputs attaining them.
 
+    A time limit is shared: each of the ``2 x outputs`` optimisations may take the time left divided
+    by the count of those left (what one leaves unused goes to the next), so that at a limit every
+    output still gets its checked points and proved bounds.
     ``solver`` names a Pyomo solver to use instead of the built-in HiGHS path (see :func:`maximize`).
 
     >>> # output_range(net, parse_box("-1:1", 2)).outputs[0].max
@@ -544,22 +558,32 @@ def output_range(
         if not 0 <= i < network.output_dim:
             raise QueryError(f"there is no output {i}: the network has {network.output_dim} (0..{network.output_dim - 1})")
     results = []
+    left = 2 * len(indices)
+
+    def share() -> Deadline:
+        nonlocal left
+        remaining = deadline.remaining()
+        left -= 1
+        return deadline if remaining is None else deadline.sooner(remaining / (left + 1))
+
     for i in indices:
         form = value_form(network, "y", i)
         negated = Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
-        top = maximize(network, box, form, bounds=bounds, options=options, deadline=deadline, reference=reference, split_inputs=split_inputs, solver=solver)
-        bottom = maximize(network, box, negated, bounds=bounds, options=options, deadline=deadline, reference=reference, split_inputs=split_inputs, solver=solver)
+        top = maximize(network, box, form, bounds=bounds, options=options, deadline=share(), reference=reference, split_inputs=split_inputs, solver=solver)
+        bottom = maximize(network, box, negated, bounds=bounds, options=options, deadline=share(), reference=reference, split_inputs=split_inputs, solver=solver)
         exact = top.status == "optimal" and bottom.status == "optimal"
         results.append(
             OutputRange(
                 i,
                 None if bottom.value is None or bottom.status != "optimal" else 0.0 - bottom.value,
                 top.value if top.status == "optimal" else None,
-                bottom.x if bottom.status == "optimal" else None,
-                top.x if top.status == "optimal" else None,
+                bottom.x if bottom.value is not None else None,
+                top.x if top.value is not None else None,
                 None if bottom.upper_bound is None else 0.0 - bottom.upper_bound,
                 top.upper_bound,
                 "exact" if exact else "unknown",
+                None if bottom.value is None else 0.0 - bottom.value,
+                top.value,
             )
         )
     return RangeResult(tuple(results), time.perf_counter() - started)

@@ -68,3 +68,24 @@ def test_cli_layer_report_agrees_with_one_fires_per_neuron(tmp_path, capsys):
         assert main(["fires", str(model), "--box", "-1:1", *argv]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err
+
+
+def test_cli_range_at_a_limit_says_what_it_found_and_proved(tmp_path, capsys):
+    """``milp range`` stopped by its limit prints, for each side, the best checked value with its point
+    and the proved bound (not only dashes); the JSON carries the same values."""
+    import json
+
+    from importers import save_onnx
+    from milp.cli.main import main
+
+    net = random_mlp(np.random.default_rng(3), [10, 60, 60, 60, 1])
+    model = tmp_path / "net.onnx"
+    save_onnx(net, model)
+    assert main(["range", str(model), "--box", "-1:1", "--time-limit", "2", "--json"]) == 0
+    o = json.loads(capsys.readouterr().out)["outputs"][0]
+    assert o["min_bound"] <= o["min_found"] <= o["max_found"] <= o["max_bound"]
+    assert net.forward(np.array([o["argmax"]])).output[0, 0] == pytest.approx(o["max_found"], rel=1e-6)  # the file holds float32 weights
+    assert main(["range", str(model), "--box", "-1:1", "--time-limit", "2"]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    if "(unknown)" in line:  # a fast machine may prove both sides within the limit
+        assert line.count("found ") + line.count(" at [") >= 2 and "proved" in line

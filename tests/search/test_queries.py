@@ -118,6 +118,33 @@ def test_time_limit_gives_unknown_not_a_guess():
         assert r.maximum is None
 
 
+def test_at_a_limit_the_found_points_and_proved_bounds_bracket_the_truth():
+    """At a time limit `range` and `fires` still say what they found and proved: each found value is
+    the network's at the point given, it does not pass the proved bound, dense samples never pass
+    the proved bounds either, and the shared limit leaves every side of every output some time."""
+    rng = np.random.default_rng(3)
+    net = random_mlp(rng, [10, 60, 60, 60, 1])
+    box = Box(np.full(10, -1.0), np.full(10, 1.0))
+    samples = box.sample(20000, np.random.default_rng(0))
+    trace = net.forward(samples)
+    for o in output_range(net, box, time_limit=2.0).outputs:
+        assert o.max_found is not None and o.min_found is not None  # the first side did not take it all
+        assert o.max_bound is not None and o.min_bound is not None
+        assert net(o.argmax)[o.index] == pytest.approx(o.max_found, abs=1e-9)
+        assert net(o.argmin)[o.index] == pytest.approx(o.min_found, abs=1e-9)
+        assert box.contains(o.argmax) and box.contains(o.argmin)
+        assert o.min_bound - 1e-9 <= o.min_found <= o.max_found <= o.max_bound + 1e-9
+        assert trace.output[:, o.index].max() <= o.max_bound + 1e-9
+        assert trace.output[:, o.index].min() >= o.min_bound - 1e-9
+        if o.max is not None:
+            assert o.max == o.max_found
+    r = fires(net, box, 2, 0, time_limit=1.0)
+    assert r.found is not None and r.found <= r.upper_bound + 1e-9
+    assert trace.pre_activations[2][:, 0].max() <= r.upper_bound + 1e-9
+    if r.witness is not None:
+        assert net.forward(r.witness[None]).pre_activations[2][0, 0] == pytest.approx(r.found, abs=1e-9)
+
+
 def test_bad_queries_raise_clear_errors():
     net, box = un_relu_toy(), parse_box("-5:5", 2)
     with pytest.raises(QueryError, match="no ReLU layer 5"):
