@@ -67,6 +67,15 @@ def negated(form: Affine) -> Affine:
     return Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
 
 
+def unproved(sign: float, seen: float | None, bound: float | None) -> str:
+    """An optimum left open at the limit: the interval between the best checked value and the proved
+    bound, in the question's own sign."""
+    if seen is None or bound is None:
+        return "unknown" if bound is None and seen is None else f"unknown, {'bound' if seen is None else 'found'} {sign * (bound if seen is None else seen):.6g}"
+    low, high = sorted((sign * seen, sign * bound))
+    return f"unknown, in [{low:.4g}, {high:.4g}]"
+
+
 def timed(f):
     started = time.perf_counter()
     value = f()
@@ -134,14 +143,16 @@ def main(argv=None) -> int:
                 if question.startswith("fires"):
                     found, seconds = timed(lambda: fires(net, box, len(net.relu_layers) - 1, 0, time_limit=args.limit))
                     done, value, bound = found.status != "unknown" and found.maximum is not None, found.maximum, found.upper_bound
+                    seen = found.found
                 else:
                     found, seconds = timed(lambda: maximize(sub, box, form, deadline=Deadline.after(args.limit)))
                     done, value, bound = found.status == "optimal", found.value, found.upper_bound
+                    seen = found.value
                 plain, plain_seconds = timed(lambda: milp_maximum(sub, box, interval_bounds(sub, box), form, None, Deadline.after(args.limit), SolverOptions()))
                 plain_done = plain.status == "optimal"
                 proved = value if done else plain.value if plain_done else None
                 sign = -1.0 if question.startswith("min") else 1.0
-                shown = f"{sign * value:.9g}" if done else f"unknown, bound {sign * bound:.6g}" if bound is not None else "unknown"
+                shown = f"{sign * value:.9g}" if done else unproved(sign, seen, bound)
                 optima = [("ours", value)] if done else []
                 optima += [("plain", plain.value)] if plain_done else []
                 cells = [f"ours {'>= ' if not done else '   '}{seconds:7.2f} s", f"plain {'>= ' if not plain_done else '   '}{plain_seconds:7.2f} s ({plain_seconds / seconds:5.1f}x)"]
