@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from milp.core.errors import InputError
-from milp.core.network import Affine, Network
+from milp.core.network import Affine, Network, layer_choices
 
 __all__ = ["Condition", "ConditionError", "parse_conditions", "value_form", "evaluate"]
 
@@ -80,7 +80,7 @@ def value_form(network: Network, name: str, index: int) -> Affine:
     layer = int(match.group(2) if match.group(2) is not None else match.group(3))
     if not 0 <= layer < len(network.relu_layers):
         count = len(network.relu_layers)
-        raise ConditionError(f"{name}[{index}]: there is no ReLU layer {layer} (the network has {count}: 0..{count - 1})")
+        raise ConditionError(f"{name}[{index}]: there is no ReLU layer {layer} (the network has {layer_choices(count)})")
     if name.startswith("h"):
         return unit(layer + 1, network.widths[layer])
     return row_of(network.relu_layers[layer], network.widths[layer])

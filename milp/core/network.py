@@ -26,7 +26,12 @@ import numpy as np
 
 from milp.core.errors import InputError
 
-__all__ = ["Affine", "Network", "Trace", "NetworkError"]
+__all__ = ["Affine", "Network", "Trace", "NetworkError", "layer_choices"]
+
+
+def layer_choices(count: int) -> str:
+    """A network's ReLU layers for a message naming one it lacks: ``"3 (0..2)"``, or ``"none"``."""
+    return f"{count} (0..{count - 1})" if count else "none"
 
 
 class NetworkError(InputError):

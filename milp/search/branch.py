@@ -426,7 +426,7 @@ class BranchAndBound:
             raise ValueError(f"branching must be 'auto', 'input' or 'neuron', got {settings.branching!r}")
         self.neuron_branching = splits_neurons(objective.box, settings)
         # sub-problems keep the root's optimised intermediate bounds instead of recomputing CROWN's
-        self.keeps_bounds = self.neuron_branching and settings.root_steps > 0
+        self.keeps_bounds = self.neuron_branching and settings.root_steps > 0 and network.neuron_count > 0
 
     # -------------------------------------------------- clock and levels
     def check_time(self) -> None:
@@ -633,6 +633,8 @@ class BranchAndBound:
         """
         row_upper, weights = weights
         n = per.shape[0]
+        if not self.network.neuron_count:  # an affine network (a first layer's neuron): nothing to split
+            return np.full(n, -1)
         owner = self.objective.owner
         best_disjunct = np.argmax(per, axis=1)
         masked = np.where(owner[None, :] == best_disjunct[:, None], row_upper, np.inf)

@@ -39,7 +39,7 @@ from milp.core.box import Box
 from milp.core.conditions import parse_conditions
 from milp.core.deadline import Deadline
 from milp.core.errors import InputError
-from milp.core.network import Affine, Network
+from milp.core.network import Affine, Network, layer_choices
 from milp.core.options import SolverOptions, check_seconds
 from milp.core.patterns import input_gradients
 from milp.search.queries import reach
@@ -199,10 +199,10 @@ def feature_report(
     else:
         layers = sorted({int(v) for v in ([layer] if np.isscalar(layer) else layer)})
     if not layers:
-        raise InputError("feature_report needs at least one ReLU layer")
+        raise InputError("the network has no ReLU layer: no neuron to report on or to remove")
     for v in layers:
         if not 0 <= v < depth:
-            raise InputError(f"there is no ReLU layer {v}: the network has {depth} (0..{depth - 1})")
+            raise InputError(f"there is no ReLU layer {v}: the network has {layer_choices(depth)}")
     if samples < 0 or starts < 0 or steps < 1:
         raise InputError("samples and starts must be >= 0 and steps >= 1")
 

@@ -26,7 +26,7 @@ from milp.core.box import Box
 from milp.core.conditions import parse_conditions, value_form
 from milp.core.deadline import NO_DEADLINE, Deadline
 from milp.core.errors import InputError
-from milp.core.network import Affine, Network
+from milp.core.network import Affine, Network, layer_choices
 from milp.core.options import SolverOptions, check_seconds
 from milp.core.tolerances import attained_tolerance, proves_not_positive
 from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines
@@ -415,7 +415,7 @@ def fires(
     deadline = Deadline.after(check_seconds(time_limit if time_limit is not None else options.time_limit), stop)
     box.check_dim(network.input_dim)
     if not 0 <= layer < len(network.widths):
-        raise QueryError(f"there is no ReLU layer {layer}: the network has {len(network.widths)} (0..{len(network.widths) - 1})")
+        raise QueryError(f"there is no ReLU layer {layer}: the network has {layer_choices(len(network.widths))}")
     if not 0 <= neuron < network.widths[layer]:
         raise QueryError(f"ReLU layer {layer} has {network.widths[layer]} neurons (0..{network.widths[layer] - 1}); there is no neuron {neuron}")
     # Only the layers below matter: the neuron's z is the output of the truncated network.

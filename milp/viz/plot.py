@@ -30,7 +30,7 @@ import numpy as np
 from milp.core.errors import InputError
 from milp.core.box import Box
 from milp.core.conditions import evaluate, parse_conditions
-from milp.core.network import Network
+from milp.core.network import Network, layer_choices
 
 __all__ = [
     "PlotError",
@@ -129,7 +129,7 @@ def _layer_slice(widths: Sequence[int] | None, layer: int, neurons: int) -> slic
     if sum(widths) != neurons:
         raise PlotError(f"widths {widths} add up to {sum(widths)} neurons but the patterns have {neurons}")
     if not 0 <= layer < len(widths):
-        raise PlotError(f"there is no ReLU layer {layer}: the network has {len(widths)} (0..{len(widths) - 1})")
+        raise PlotError(f"there is no ReLU layer {layer}: the network has {layer_choices(len(widths))}")
     start = sum(widths[:layer])
     return slice(start, start + widths[layer])
 

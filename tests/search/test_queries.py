@@ -145,6 +145,34 @@ def test_at_a_limit_the_found_points_and_proved_bounds_bracket_the_truth():
         assert net.forward(r.witness[None]).pre_activations[2][0, 0] == pytest.approx(r.found, abs=1e-9)
 
 
+def test_affine_networks_with_many_inputs_against_the_corner_maximum():
+    """No ReLU below the question and more inputs than the search splits (its neurons are split, and
+    there are none): a first layer's neuron, or a network that is one affine map. The exact maximum
+    of ``w . x + b`` over a box is at the corner picked by the signs of ``w``."""
+    from milp.core.network import Network
+    from milp.io.vnnlib import Disjunct, VnnlibProperty
+    from milp.search.verify import verify
+
+    rng = np.random.default_rng(0)
+    dim = 12
+    weight, bias = rng.standard_normal((3, dim)), rng.standard_normal(3)
+    box = Box(np.full(dim, -1.0), np.full(dim, 2.0))
+    top = bias + np.maximum(-weight, 2.0 * weight).sum(axis=1)
+    bottom = bias + np.minimum(-weight, 2.0 * weight).sum(axis=1)
+    affine = Network.mlp([(weight, bias)])
+    for o in output_range(affine, box).outputs:
+        assert o.status == "exact"
+        assert o.max == pytest.approx(top[o.index], abs=1e-9) and o.min == pytest.approx(bottom[o.index], abs=1e-9)
+    net = Network.mlp([(weight, bias), (rng.standard_normal((2, 3)), rng.standard_normal(2))])
+    for k in range(3):
+        assert fires(net, box, 0, k).maximum == pytest.approx(top[k], abs=1e-9)
+    assert reach(affine, box, [f"y[0] >= {top[0] + 0.01}"]).status == "unsat"
+    assert reach(affine, box, [f"y[0] >= {top[0] - 0.01}"]).status == "sat"
+    for margin, verdict in ((0.01, "unsat"), (-0.01, "sat")):  # unsafe: y0 >= top0 + margin
+        prop = VnnlibProperty(dim, 3, (Disjunct(box, np.array([[-1.0, 0.0, 0.0]]), np.array([-(top[0] + margin)])),))
+        assert verify(affine, prop, timeout=60).result == verdict
+
+
 def test_bad_queries_raise_clear_errors():
     net, box = un_relu_toy(), parse_box("-5:5", 2)
     with pytest.raises(QueryError, match="no ReLU layer 5"):
