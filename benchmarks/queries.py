@@ -70,10 +70,12 @@ def negated(form: Affine) -> Affine:
 def unproved(sign: float, seen: float | None, bound: float | None) -> str:
     """An optimum left open at the limit: the interval between the best checked value and the proved
     bound, in the question's own sign."""
-    if seen is None or bound is None:
-        return "unknown" if bound is None and seen is None else f"unknown, {'bound' if seen is None else 'found'} {sign * (bound if seen is None else seen):.6g}"
-    low, high = sorted((sign * seen, sign * bound))
-    return f"unknown, in [{low:.4g}, {high:.4g}]"
+    if seen is not None and bound is not None:
+        low, high = sorted((sign * seen, sign * bound))
+        return f"unknown, in [{low:.4g}, {high:.4g}]"
+    if bound is not None:
+        return f"unknown, bound {sign * bound:.6g}"
+    return "unknown" if seen is None else f"unknown, found {sign * seen:.6g}"
 
 
 def timed(f):

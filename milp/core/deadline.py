@@ -54,5 +54,10 @@ class Deadline:
         at = time.perf_counter() + float(seconds)
         return Deadline(at if self.at is None else min(at, self.at), self.stop)
 
+    def share(self, fraction: float) -> "Deadline":
+        """This deadline brought forward to ``fraction`` of the time left (none without a limit)."""
+        left = self.remaining()
+        return self.sooner(None if left is None else fraction * left)
+
 
 NO_DEADLINE = Deadline()

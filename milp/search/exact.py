@@ -40,7 +40,8 @@ def values_at(network: Network, x: np.ndarray) -> list[np.ndarray]:
 class Maximum:
     """The proved maximum of a one-row form: ``status`` ``optimal``, ``unknown`` (limit) or ``empty``
     (a branch's sub-problem without a point);
-    ``value`` at the checked point ``x`` (input_dim,); ``upper_bound`` proved."""
+    ``value`` at the checked point ``x`` (input_dim,), both None when no point was checked;
+    ``upper_bound`` proved."""
 
     status: str
     value: float | None

@@ -373,9 +373,7 @@ def refine_for_search(network: Network, box: Box, known, deadline: Deadline, set
         budget = replace(inner, max_subproblems=max(1, settings.refine_subproblems // len(below.widths)))
         return _branch_maximum(below, box, row, bounds, SolverOptions(), until, None, budget).upper_bound
 
-    left = deadline.remaining()
-    return refined_bounds(network, box, known, neuron_maximum,
-                          deadline=deadline.sooner(None if left is None else settings.refine_share * left))
+    return refined_bounds(network, box, known, neuron_maximum, deadline=deadline.share(settings.refine_share))
 
 
 def _known(network: Network, box: Box, bounds: Bounds | str, deadline: Deadline) -> tuple[np.ndarray, np.ndarray] | None:
@@ -558,31 +556,25 @@ def output_range(
         if not 0 <= i < network.output_dim:
             raise QueryError(f"there is no output {i}: the network has {network.output_dim} (0..{network.output_dim - 1})")
     results = []
-    left = 2 * len(indices)
-
-    def share() -> Deadline:
-        nonlocal left
-        remaining = deadline.remaining()
-        left -= 1
-        return deadline if remaining is None else deadline.sooner(remaining / (left + 1))
-
+    left = 2 * len(indices)  # optimisations still to run, each given its share of the time left
     for i in indices:
         form = value_form(network, "y", i)
         negated = Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
-        top = maximize(network, box, form, bounds=bounds, options=options, deadline=share(), reference=reference, split_inputs=split_inputs, solver=solver)
-        bottom = maximize(network, box, negated, bounds=bounds, options=options, deadline=share(), reference=reference, split_inputs=split_inputs, solver=solver)
-        exact = top.status == "optimal" and bottom.status == "optimal"
+        top = maximize(network, box, form, bounds=bounds, options=options, deadline=deadline.share(1 / left), reference=reference, split_inputs=split_inputs, solver=solver)
+        bottom = maximize(network, box, negated, bounds=bounds, options=options, deadline=deadline.share(1 / (left - 1)), reference=reference, split_inputs=split_inputs, solver=solver)
+        left -= 2
+        low = None if bottom.value is None else 0.0 - bottom.value  # the min found, at bottom.x
         results.append(
             OutputRange(
                 i,
-                None if bottom.value is None or bottom.status != "optimal" else 0.0 - bottom.value,
+                low if bottom.status == "optimal" else None,
                 top.value if top.status == "optimal" else None,
-                bottom.x if bottom.value is not None else None,
-                top.x if top.value is not None else None,
+                bottom.x,
+                top.x,
                 None if bottom.upper_bound is None else 0.0 - bottom.upper_bound,
                 top.upper_bound,
-                "exact" if exact else "unknown",
-                None if bottom.value is None else 0.0 - bottom.value,
+                "exact" if top.status == "optimal" and bottom.status == "optimal" else "unknown",
+                low,
                 top.value,
             )
         )
