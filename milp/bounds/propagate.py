@@ -479,7 +479,7 @@ class BatchBounder:
             for earlier, matrix in terms:
                 rows = matrix[columns]
                 rows = rows if kept[earlier] is None else rows[:, kept[earlier]]
-                if earlier in on_source:
+                if earlier in on_source and rows.shape[1]:  # a layer with no kept neuron adds nothing
                     # one 2-D product: a stacked (n, R, w) @ (w, k) runs n small ones, three times slower
                     flat = on_source[earlier].reshape(-1, rows.shape[1])
                     gz += (flat @ rows.T).reshape(gz.shape)

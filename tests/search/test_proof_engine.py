@@ -421,7 +421,7 @@ def test_past_its_memory_budget_the_stack_stops_growing_best_first_and_the_maxim
         assert engine.threshold == pytest.approx(plain.value, rel=1e-6, abs=1e-7)
         assert engine.counters.subproblems > 20
 
-    network = random_mlp(rng, [4, 24, 24, 24, 1])  # not proved within the clock checks below
+    network = random_mlp(rng, [4, 32, 32, 32, 1])  # not proved within the clock checks below
     box = Box(np.full(4, -1.0), np.full(4, 1.0))
     form = value_form(network, "y", 0)
     sampled = network(box.sample(20_000, rng))[:, 0].max()

@@ -45,7 +45,8 @@ def _alpha(network, box):
 def test_refined_bounds_hold_each_neurons_exact_range_and_most_meet_it(kind):
     """Every refined bound lies outside the neuron's exact range over the box (the oracle's, by
     enumerating the activation regions below it); with 100,000 sub-problems per side on 6-neuron
-    layers most searches finish, and their bounds are the exact range, within the optimality tolerance."""
+    layers most searches finish (three quarters of the sides at least), and their bounds are the exact
+    range, within the optimality tolerance."""
     network = _net(kind, 0)
     box = Box(np.full(3, -1.0), np.full(3, 1.0))
     alpha_lower, alpha_upper = _alpha(network, box)
@@ -64,9 +65,10 @@ def test_refined_bounds_hold_each_neurons_exact_range_and_most_meet_it(kind):
             bottom = -oracle.exact_max(below, box.lower, box.upper, Affine(tuple((s, -m) for s, m in z.terms), -z.bias))[0]
             assert top <= upper[j] + 1e-9 and bottom >= lower[j] - 1e-9  # sound
             sides += 2
-            exact += (upper[j] == pytest.approx(top, rel=1e-6, abs=1e-6)) + (lower[j] == pytest.approx(bottom, rel=1e-6, abs=1e-6))
+            # int(): numpy's booleans add as a logical or, which counted neurons, not sides
+            exact += int(upper[j] == pytest.approx(top, rel=1e-6, abs=1e-6)) + int(lower[j] == pytest.approx(bottom, rel=1e-6, abs=1e-6))
             narrowed += upper[j] - lower[j] < alpha_upper[j] - alpha_lower[j] - 1e-6
-    assert sides > 0 and narrowed > 0 and exact >= sides // 2 and stabilised >= 0
+    assert sides > 0 and narrowed > 0 and 4 * exact >= 3 * sides and stabilised >= 0
     x = np.random.default_rng(1).uniform(-1.0, 1.0, (50000, 3))
     z = np.concatenate(network.forward(x).pre_activations, axis=1)
     assert np.all(z.max(axis=0) <= upper + 1e-9) and np.all(z.min(axis=0) >= lower - 1e-9)
