@@ -17,6 +17,13 @@ line is the peak resident memory.
 
     python benchmarks/queries.py                       # every rung, 5 seeds, 120 s per solve
     python benchmarks/queries.py --only 2-16 --seeds 10 --limit 30 --peers gurobi
+
+With ``--acasxu``, the rung is trained networks instead: the exact range of each of ACAS Xu's 5
+outputs (its max and its min) over a property's input box, for 7 (network, property) pairs, ours
+against the plain model, each optimisation with ``--limit`` seconds. The networks are read from
+``$MILP_BENCHMARKS/acasxu``, else ``../shared/benchmarks/acasxu`` beside the checkout.
+
+    python benchmarks/queries.py --acasxu --limit 10
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+import data  # noqa: E402  (benchmarks/data.py: where the benchmark data is)
 
 from milp import Box, Network  # noqa: E402
 from milp.bounds.propagate import interval_bounds  # noqa: E402
@@ -118,6 +127,48 @@ def peer_runs(names, layers, lo, hi, c, proved, limit, skipped):
     return runs
 
 
+# (network, property) pairs of the ACAS Xu range rung: the big boxes of properties 1-4 and a few nets
+ACAS_PAIRS = (("1_1", 3), ("4_2", 1), ("1_1", 1), ("3_3", 3), ("5_3", 4), ("2_1", 2), ("1_9", 4))
+
+
+def acas_ranges(limit: float) -> int:
+    """The ACAS Xu range rung: each output's max and min over a property's box, ours and plain."""
+    from importers import load_onnx
+    from milp.io.vnnlib import read_vnnlib
+
+    folder = data.require("acasxu", needs=("onnx/", "vnnlib/"), usage="python benchmarks/queries.py --acasxu")
+    totals = {"ours": [0, 0.0], "plain": [0, 0.0]}
+    worst = {"ours": (0.0, ""), "plain": (0.0, "")}
+    for name, prop in ACAS_PAIRS:
+        net = load_onnx(folder / "onnx" / f"ACASXU_run2a_{name}_batch_2000.onnx")
+        box = read_vnnlib(folder / "vnnlib" / f"prop_{prop}.vnnlib", net.input_dim, net.output_dim).disjuncts[0].box
+        print(f"\n== ACAS Xu {name}, property {prop}'s box", flush=True)
+        for output in range(net.output_dim):
+            for side, sign in (("max", 1.0), ("min", -1.0)):
+                form = value_form(net, "y", output)
+                form = form if sign > 0 else negated(form)
+                ours, seconds = timed(lambda: maximize(net, box, form, deadline=Deadline.after(limit)))
+                plain, plain_seconds = timed(lambda: milp_maximum(net, box, interval_bounds(net, box), form, None, Deadline.after(limit), SolverOptions()))
+                cells = []
+                for solver, result, spent in (("ours", ours, seconds), ("plain", plain, plain_seconds)):
+                    done = result.status == "optimal"
+                    totals[solver][0] += done
+                    totals[solver][1] += spent
+                    if spent >= worst[solver][0]:
+                        worst[solver] = (spent, f"{name} prop {prop} {side} y{output}" + ("" if done else " open"))
+                    cells.append(f"{solver} {'   ' if done else '>= '}{spent:6.2f} s")
+                shown = f"{sign * ours.value:.9g}" if ours.status == "optimal" else unproved(sign, ours.value, ours.upper_bound)
+                both = ours.status == plain.status == "optimal"
+                agree = ("identical" if abs(ours.value - plain.value) <= 1e-6 * (1 + abs(ours.value)) else f"DIFFER: plain {sign * plain.value:.9g}") if both else ""
+                print(f"  {side} y{output} = {shown:28s} " + "  ".join(cells) + f"  ({plain_seconds / seconds:5.1f}x)  {agree}", flush=True)
+    count = 2 * 5 * len(ACAS_PAIRS)
+    print(f"\nproved within {limit:g} s each, of {count}:")
+    for solver, (proved, spent) in totals.items():
+        print(f"  {solver:6s} {proved:3d}  in {spent:7.1f} s; slowest {worst[solver][0]:.2f} s ({worst[solver][1]})")
+    print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=float, default=120.0, help="seconds per solve, ours and plain (default 120)")
@@ -125,7 +176,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="random networks per rung (default 5)")
     parser.add_argument("--only", default=None, help="only rungs whose name contains this text")
     parser.add_argument("--peers", default="omlt,gurobi,marabou", help="comma-separated peers to run beside ours, or 'none' (default omlt,gurobi,marabou)")
+    parser.add_argument("--acasxu", action="store_true", help="the ACAS Xu range rung (trained networks) instead of the random ladder")
     args = parser.parse_args(argv)
+    if not args.limit > 0:
+        parser.error("--limit must be a positive number of seconds")
+    if args.acasxu:
+        return acas_ranges(args.limit)
     names = [] if args.peers == "none" else [p for p in args.peers.split(",") if p]
     unknown = sorted(set(names) - {"omlt", "gurobi", "marabou"})
     if unknown:

@@ -8,8 +8,16 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import oracle
+from conftest import ACASXU, ACASXU_SKIP  # $MILP_BENCHMARKS/acasxu, else ../shared/benchmarks/acasxu
+from importers import load_onnx
 from milp import Box, parse_box, parse_conditions
+from milp.bounds.propagate import symbolic_bounds
 from milp.core.conditions import value_form
+from milp.core.deadline import Deadline
+from milp.core.network import Affine
+from milp.core.options import SolverOptions
+from milp.io.vnnlib import read_vnnlib
+from milp.search.exact import milp_maximum
 from milp.search.queries import QueryError, fires, output_range, reach
 from nets import random_mlp, random_residual, un_relu_toy
 
@@ -183,3 +191,27 @@ def test_bad_queries_raise_clear_errors():
         output_range(net, box, [4])
     with pytest.raises(ValueError, match="3 intervals"):
         output_range(net, parse_box("-1:1,-1:1,-1:1"))
+
+
+# ------------------------------------------------------------------ a trained network
+@pytest.mark.skipif(not (ACASXU / "onnx").is_dir(), reason=ACASXU_SKIP)
+def test_acasxu_output_range_over_a_property_box_is_the_whole_box_milps():
+    """Trained weights, where the query search splits inputs by trial and tunes each sub-box's
+    slopes: the exact range of ACAS Xu 1_1's outputs over property 3's box, shrunk 4x around its
+    centre, is the whole-box big-M MILP's (HiGHS, symbolic bounds); every reported point gives its
+    value, and 200,000 samples of the box never pass the range."""
+    network = load_onnx(ACASXU / "onnx" / "ACASXU_run2a_1_1_batch_2000.onnx")
+    whole = read_vnnlib(ACASXU / "vnnlib" / "prop_3.vnnlib", 5, 5).disjuncts[0].box
+    centre, radius = (whole.lower + whole.upper) / 2, (whole.upper - whole.lower) / 8
+    box = Box(centre - radius, centre + radius)
+    result = output_range(network, box, time_limit=60)
+    samples = network(box.sample(200_000, np.random.default_rng(3)))
+    for o in result.outputs:
+        assert o.status == "exact"
+        for sign, value, point in ((1.0, o.max, o.argmax), (-1.0, o.min, o.argmin)):
+            form = value_form(network, "y", o.index)
+            form = form if sign > 0 else Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
+            plain = milp_maximum(network, box, symbolic_bounds(network, box), form, None, Deadline.after(60), SolverOptions())
+            assert plain.status == "optimal" and sign * value == pytest.approx(plain.value, rel=1e-6, abs=1e-7)
+            assert network(point)[o.index] == pytest.approx(value, abs=1e-9)
+        assert samples[:, o.index].max() <= o.max + 1e-9 and samples[:, o.index].min() >= o.min - 1e-9
