@@ -136,7 +136,7 @@ def acas_ranges(limit: float) -> int:
     from importers import load_onnx
     from milp.io.vnnlib import read_vnnlib
 
-    folder = data.require("acasxu", needs=("onnx/", "vnnlib/"), usage="python benchmarks/queries.py --acasxu")
+    folder = data.require("acasxu", needs=("onnx/", "vnnlib/"))
     totals = {"ours": [0, 0.0], "plain": [0, 0.0]}
     worst = {"ours": (0.0, ""), "plain": (0.0, "")}
     for name, prop in ACAS_PAIRS:
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="random networks per rung (default 5)")
     parser.add_argument("--only", default=None, help="only rungs whose name contains this text")
     parser.add_argument("--peers", default="omlt,gurobi,marabou", help="comma-separated peers to run beside ours, or 'none' (default omlt,gurobi,marabou)")
-    parser.add_argument("--acasxu", action="store_true", help="the ACAS Xu range rung (trained networks) instead of the random ladder")
+    parser.add_argument("--acasxu", action="store_true", help="the ACAS Xu range rung (trained networks) instead of the random ladder; --seeds, --only and --peers do not apply")
     args = parser.parse_args(argv)
     if not args.limit > 0:
         parser.error("--limit must be a positive number of seconds")
