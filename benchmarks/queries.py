@@ -76,6 +76,14 @@ def negated(form: Affine) -> Affine:
     return Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
 
 
+def agreement(optima) -> str:
+    """Whether the proved optima ``[(solver, value)]`` are the same, to 1e-6 relative."""
+    spread = [v for _, v in optima]
+    if all(abs(v - spread[0]) <= 1e-6 * (1 + abs(spread[0])) for v in spread):
+        return "identical" if len(spread) > 1 else "one proof" if spread else "none proved"
+    return "DIFFER: " + ", ".join(f"{n} {v:.9g}" for n, v in optima)
+
+
 def unproved(sign: float, seen: float | None, bound: float | None) -> str:
     """An optimum left open at the limit: the interval between the best checked value and the proved
     bound, in the question's own sign."""
@@ -142,13 +150,14 @@ def acas_ranges(limit: float) -> int:
     for name, prop in ACAS_PAIRS:
         net = load_onnx(folder / "onnx" / f"ACASXU_run2a_{name}_batch_2000.onnx")
         box = read_vnnlib(folder / "vnnlib" / f"prop_{prop}.vnnlib", net.input_dim, net.output_dim).disjuncts[0].box
+        plain_bounds = interval_bounds(net, box)  # the plain model's, the same for every output
         print(f"\n== ACAS Xu {name}, property {prop}'s box", flush=True)
         for output in range(net.output_dim):
             for side, sign in (("max", 1.0), ("min", -1.0)):
                 form = value_form(net, "y", output)
                 form = form if sign > 0 else negated(form)
                 ours, seconds = timed(lambda: maximize(net, box, form, deadline=Deadline.after(limit)))
-                plain, plain_seconds = timed(lambda: milp_maximum(net, box, interval_bounds(net, box), form, None, Deadline.after(limit), SolverOptions()))
+                plain, plain_seconds = timed(lambda: milp_maximum(net, box, plain_bounds, form, None, Deadline.after(limit), SolverOptions()))
                 cells = []
                 for solver, result, spent in (("ours", ours, seconds), ("plain", plain, plain_seconds)):
                     done = result.status == "optimal"
@@ -158,8 +167,7 @@ def acas_ranges(limit: float) -> int:
                         worst[solver] = (spent, f"{name} prop {prop} {side} y{output}" + ("" if done else " open"))
                     cells.append(f"{solver} {'   ' if done else '>= '}{spent:6.2f} s")
                 shown = f"{sign * ours.value:.9g}" if ours.status == "optimal" else unproved(sign, ours.value, ours.upper_bound)
-                both = ours.status == plain.status == "optimal"
-                agree = ("identical" if abs(ours.value - plain.value) <= 1e-6 * (1 + abs(ours.value)) else f"DIFFER: plain {sign * plain.value:.9g}") if both else ""
+                agree = agreement([(solver, sign * result.value) for solver, result in (("ours", ours), ("plain", plain)) if result.status == "optimal"])
                 print(f"  {side} y{output} = {shown:28s} " + "  ".join(cells) + f"  ({plain_seconds / seconds:5.1f}x)  {agree}", flush=True)
     count = 2 * 5 * len(ACAS_PAIRS)
     print(f"\nproved within {limit:g} s each, of {count}:")
@@ -228,9 +236,7 @@ def main(argv=None) -> int:
                     cells.append(f"{peer} {'>= ' if not finished else '   '}{result.seconds:7.2f} s{note}")
                     if result.status == "disagrees":
                         optima.append((peer, float("nan")))
-                spread = [v for _, v in optima]
-                agree = ("identical" if len(spread) > 1 else "one proof" if spread else "none proved") if all(
-                    abs(v - spread[0]) <= 1e-6 * (1 + abs(spread[0])) for v in spread) else "DIFFER: " + ", ".join(f"{n} {v:.9g}" for n, v in optima)
+                agree = agreement(optima)
                 print(f"  seed {seed} {question:12s} = {shown:26s} " + "  ".join(cells) + f"   optima {agree}", flush=True)
                 for solver, (spent, finished) in times.items():
                     key = (question, solver)
