@@ -100,11 +100,13 @@ def read_instances(folder: Path) -> list[Instance]:
     return instances
 
 
-def run_instance(instance: Instance, timeout: float | None, seed: int) -> Row:
-    """Answer one instance in this process; any failure is an ``error`` row, never an exception."""
+def run_instance(instance: Instance, timeout: float | None, seed: int, processes: int = 1) -> Row:
+    """Answer one instance in this process (and ``processes - 1`` helpers for its refinement); any
+    failure is an ``error`` row, never an exception."""
     started = time.perf_counter()
     try:
         from importers import OnnxReference, load_onnx
+        from milp.search.branch import Settings
         from milp.search.verify import verify
         from milp.io.vnnlib import read_vnnlib
 
@@ -115,7 +117,7 @@ def run_instance(instance: Instance, timeout: float | None, seed: int) -> Row:
         limit = (instance.timeout if timeout is None else timeout) - (time.perf_counter() - started)
         if limit <= 0:
             return Row(instance.network, instance.prop, "timeout", time.perf_counter() - started, 0, 0, "loading took the time")
-        verdict = verify(network, prop, timeout=limit, reference=reference, seed=seed)
+        verdict = verify(network, prop, timeout=limit, reference=reference, seed=seed, settings=Settings(refine_workers=processes))
         return Row(instance.network, instance.prop, verdict.result, time.perf_counter() - started,
                    verdict.subproblems, verdict.milp_calls, verdict.reason)
     except Exception as error:  # an error is one of the answers
@@ -174,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             "examples:\n"
             "  python benchmarks/acasxu.py --timeout 116 --out acasxu.csv\n"
             "  python benchmarks/acasxu.py --workers 2\n"
+            "  python benchmarks/acasxu.py ../shared/benchmarks/mnist_fc --processes 2   (one instance at a time, 2 processes each)\n"
             '  python benchmarks/acasxu.py --filter "^3_3,prop_2$" --limit 1\n'
             "  MILP_BENCHMARKS=/path/to/benchmarks python benchmarks/acasxu.py --limit 10\n"
             "  python benchmarks/acasxu.py /path/to/acasxu --limit 10"
@@ -188,10 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="instances run in N processes (default 1)")
     parser.add_argument("--filter", default=None, metavar="TEXT", help='only instances whose "net,prop" id (e.g. "3_3,prop_2") contains TEXT or matches it as a regex')
     parser.add_argument("--limit", type=int, default=None, metavar="K", help="only the first K instances (after --filter)")
+    parser.add_argument("--processes", type=int, default=1, metavar="P",
+                        help="processes each instance uses (default 1): on wide inputs, its neuron-by-neuron refinement of "
+                             "intermediate bounds is shared among them. Keep workers x processes within the cores")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random search (default 0)")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         parser.error("--timeout must be positive")
     folder = data.require("acasxu", args.folder, usage="python benchmarks/acasxu.py /path/to/acasxu")
@@ -219,10 +227,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.workers == 1:
             for instance in instances:
-                record(run_instance(instance, args.timeout, args.seed))
+                record(run_instance(instance, args.timeout, args.seed, args.processes))
         else:
             with ProcessPoolExecutor(max_workers=args.workers) as pool:
-                futures = [pool.submit(run_instance, instance, args.timeout, args.seed) for instance in instances]
+                futures = [pool.submit(run_instance, instance, args.timeout, args.seed, args.processes) for instance in instances]
                 for future in as_completed(futures):
                     record(future.result())
     print(summary(rows, time.perf_counter() - started))

@@ -157,6 +157,9 @@ class Settings:
     # batches of a search are tiny (1, 2, 4, ... boxes).
     refine_subproblems: int = 700
     refine_share: float = 0.7
+    # processes for the refinement's searches (this one and refine_workers - 1 children, each taking
+    # its turn of every layer's neurons, ordered by weight); the refined bounds are the same.
+    refine_workers: int = 1
 
 
 @dataclass(frozen=True)

@@ -361,20 +361,29 @@ def refine_for_search(network: Network, box: Box, known, deadline: Deadline, set
     """:func:`~milp.search.refine.refined_bounds` for a search that has run :attr:`Settings.refine_after`
     seconds without an answer: each neuron side is maximised by the queries' branch and bound (without
     refinement of its own) until it has bounded :attr:`Settings.refine_subproblems` ``/ layers below``
-    sub-problems, within :attr:`Settings.refine_share` of the time left. ``race()`` true (another arm
-    has finished) ends it."""
+    sub-problems, within :attr:`Settings.refine_share` of the time left, in
+    :attr:`Settings.refine_workers` processes. ``race()`` true (another arm has finished) ends it."""
     # the layers below come already tuned (alpha-CROWN) from the refinement: one step keeps them
     # without tuning them again, which took longer than the 0.1 s a side had then on the deeper layers
-    inner = replace(QUERY_SETTINGS, refine_after=np.inf, root_steps=1, rounds_after=())  # a side is too short for rounds
+    inner = replace(QUERY_SETTINGS, refine_after=np.inf, root_steps=1, rounds_after=(), refine_subproblems=settings.refine_subproblems)
+    return refined_bounds(network, box, known, SideSearch(box, inner), deadline=deadline.share(settings.refine_share),
+                          workers=settings.refine_workers, race=race)
 
-    def neuron_maximum(below: Network, row: Affine, below_known, until: Deadline) -> float | None:
-        if race and race():
-            return None
+
+@dataclass(frozen=True)
+class SideSearch:
+    """One side of a neuron for :func:`refine_for_search`: the maximum of ``row`` over ``below``'s
+    input box by the branch and bound with ``settings`` (a search of its own, not refined again),
+    which stops after ``settings.refine_subproblems / layers below`` sub-problems. A value, so that
+    it can travel to a refinement process."""
+
+    box: Box
+    settings: Settings
+
+    def __call__(self, below: Network, row: Affine, below_known, until: Deadline) -> float | None:
         bounds = Bounds.from_flat(below, *below_known, "refined")
-        budget = replace(inner, max_subproblems=max(1, settings.refine_subproblems // len(below.widths)))
-        return _branch_maximum(below, box, row, bounds, SolverOptions(), until, None, budget).upper_bound
-
-    return refined_bounds(network, box, known, neuron_maximum, deadline=deadline.share(settings.refine_share))
+        budget = replace(self.settings, max_subproblems=max(1, self.settings.refine_subproblems // len(below.widths)))
+        return _branch_maximum(below, self.box, row, bounds, SolverOptions(), until, None, budget).upper_bound
 
 
 def _known(network: Network, box: Box, bounds: Bounds | str, deadline: Deadline) -> tuple[np.ndarray, np.ndarray] | None:

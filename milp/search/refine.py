@@ -24,9 +24,10 @@ from milp.bounds.propagate import BatchBounder
 from milp.core.box import Box
 from milp.core.deadline import Deadline
 from milp.core.network import Affine, Network
+from milp.core.runtime import BackgroundCall
 from milp.core.tolerances import LP_BOUND_MARGIN
 
-__all__ = ["refined_bounds", "NeuronMaximum"]
+__all__ = ["refined_bounds", "search_neurons", "NeuronMaximum"]
 
 # (network below the layer, one-row form over its sources, its known (lower, upper) bounds
 # (neurons,), deadline) -> a proved upper bound of the form over the box, or None
@@ -41,13 +42,21 @@ def refined_bounds(
     *,
     deadline: Deadline,
     steps: int = 20,
+    workers: int = 1,
+    race: Callable[[], bool] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Pre-activation bounds (lower, upper), each (neurons,), over ``box``, never looser than ``known``,
     and the count of neurons that are stable by them but unstable by alpha-CROWN's.
 
     Starts from alpha-CROWN's bounds (``steps`` steps), then searches each unstable neuron's two
-    sides with ``maximum`` (see the module docstring). Stops when ``deadline`` expires, with the
-    sound bounds it has.
+    sides with ``maximum`` (see the module docstring). Stops when ``deadline`` expires, or when
+    ``race()`` turns true, with the sound bounds it has.
+
+    ``workers`` > 1 shares each layer's neurons among that many processes (this one and
+    ``workers - 1`` children): a neuron's searches read only the layers below it, so a layer's
+    neurons are independent. ``maximum`` must then be importable by name or an instance of a
+    class that is (it travels pickled). The bounds are the same as with one process, unless the
+    deadline cuts a layer short.
     """
     bounder = BatchBounder(network)
     offsets = network.neuron_offsets()
@@ -61,27 +70,27 @@ def refined_bounds(
     lower, upper = optimised(lower, upper)
     unstable_at_start = _unstable(lower, upper)
     for layer in range(1, len(network.widths)):  # layer 0 is affine in x: its bounds are exact
+        if deadline.expired() or (race and race()):
+            break
         below = network.below(layer)
         start = offsets[layer]
         unstable = start + np.flatnonzero((lower[start : offsets[layer + 1]] < 0) & (upper[start : offsets[layer + 1]] > 0))
         weight = _weight_in_layers_above(network, layer, lower[unstable], upper[unstable], unstable - start)
-        for neuron in unstable[np.argsort(-weight, kind="stable")]:
-            row = neuron - start
-            # the side nearer zero first: when it makes the neuron stable, the other is not searched
-            for sign in ((1.0, -1.0) if upper[neuron] < -lower[neuron] else (-1.0, 1.0)):
-                if deadline.expired():
-                    return lower, upper, unstable_at_start - _unstable(lower, upper)
-                form = Affine(tuple((s, sign * m[row : row + 1]) for s, m in below.output.terms), sign * below.output.bias[row : row + 1])
-                bound = maximum(below, form, (lower[:start], upper[:start]), deadline)
-                if bound is None or not np.isfinite(bound):
-                    continue
-                bound += LP_BOUND_MARGIN * (1.0 + abs(bound))  # the leaves' MILP tolerances
-                if sign > 0:
-                    upper[neuron] = min(upper[neuron], bound)
-                else:
-                    lower[neuron] = max(lower[neuron], -bound)
-                if lower[neuron] >= 0 or upper[neuron] <= 0:
-                    break  # stable now: the other side cannot change that
+        order = unstable[np.argsort(-weight, kind="stable")]
+        # dealt out in turn, so that every process starts with the neurons that matter most
+        helpers = [BackgroundCall(search_neurons, (below, start, order[k::workers], lower, upper, maximum), deadline, "a refinement process")
+                   for k in range(1, min(workers, order.size))]
+        try:
+            parts = [search_neurons(below, start, order[::workers] if helpers else order, lower, upper, maximum, deadline, race)]
+            if race and race():
+                break
+            parts += [helper.join() for helper in helpers]
+        finally:
+            for helper in helpers:
+                helper.cancel()
+        lower, upper = np.max([p[0] for p in parts], axis=0), np.min([p[1] for p in parts], axis=0)
+        if deadline.expired():
+            break
         lower, upper = optimised(lower, upper)
     return lower, upper, unstable_at_start - _unstable(lower, upper)
 
@@ -102,3 +111,29 @@ def _weight_in_layers_above(network: Network, layer: int, lower: np.ndarray, upp
 
 def _unstable(lower: np.ndarray, upper: np.ndarray) -> int:
     return int(np.count_nonzero((lower < 0) & (upper > 0)))
+
+
+def search_neurons(below: Network, start: int, neurons: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                   maximum: NeuronMaximum, deadline: Deadline, race: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of ``lower`` and ``upper`` (neurons,) with ``neurons`` (indices into them, in the layer
+    that ``below`` outputs, which starts at index ``start``) tightened by ``maximum``, in order, until
+    ``deadline`` expires or ``race()`` turns true."""
+    lower, upper = lower.copy(), upper.copy()
+    for neuron in neurons:
+        row = neuron - start
+        # the side nearer zero first: when it makes the neuron stable, the other is not searched
+        for sign in ((1.0, -1.0) if upper[neuron] < -lower[neuron] else (-1.0, 1.0)):
+            if deadline.expired() or (race and race()):
+                return lower, upper
+            form = Affine(tuple((s, sign * m[row : row + 1]) for s, m in below.output.terms), sign * below.output.bias[row : row + 1])
+            bound = maximum(below, form, (lower[:start], upper[:start]), deadline)
+            if bound is None or not np.isfinite(bound):
+                continue
+            bound += LP_BOUND_MARGIN * (1.0 + abs(bound))  # the leaves' MILP tolerances
+            if sign > 0:
+                upper[neuron] = min(upper[neuron], bound)
+            else:
+                lower[neuron] = max(lower[neuron], -bound)
+            if lower[neuron] >= 0 or upper[neuron] <= 0:
+                break  # stable now: the other side cannot change that
+    return lower, upper

@@ -14,10 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import pickle
-import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -28,7 +25,7 @@ import scipy.sparse as sp
 
 from milp.core.deadline import NO_DEADLINE, Deadline
 from milp.core.errors import InternalError, SolverStatusError
-from milp.core.runtime import prepare_worker
+from milp.core.runtime import BackgroundCall
 from milp.encode.bigm import MilpModel
 from milp.core.options import SolverOptions
 from milp.core.tolerances import SOLVER_FEASIBILITY
@@ -308,119 +305,36 @@ class HighsSolver:
         return Solution(status, objective, bound, values, seconds, nodes)
 
 
-class BackgroundSolve:
+class BackgroundSolve(BackgroundCall):
     """One MILP solved by HiGHS in a child process, beside the caller's own work (a portfolio's arm).
 
-    A process, not a thread: HiGHS releases the interpreter lock while it runs, but asks at
-    every node whether to stop, through a Python callback that waits for the lock while the
-    caller's numpy code holds it (a 784-input maximum: 21.7 s beside the branch and bound in a
-    thread, 20.1 s alone). In its own process it runs at the speed of a solve alone.
-
-    The child is a fresh interpreter (``python -c``), not a fork: a fork could inherit the
-    locks of the caller's threads, and multiprocessing's children would run the caller's
-    script again when it lacks a ``__main__`` guard. The model goes to it pickled on its stdin,
-    the :class:`Solution` comes back on its stdout; closing its stdin asks it to stop (so does
-    the caller's exit). ``objective`` is :meth:`HighsSolver.set_objective`'s ``(columns,
-    coefficients, constant, maximize)``; ``deadline`` limits the solve (its stop request is
-    passed on by :meth:`join`).
+    A process (:class:`~milp.core.runtime.BackgroundCall`), not a thread: HiGHS releases the
+    interpreter lock while it runs, but asks at every node whether to stop, through a Python
+    callback that waits for the lock while the caller's numpy code holds it. ``objective`` is
+    :meth:`HighsSolver.set_objective`'s ``(columns, coefficients, constant, maximize)``;
+    ``deadline`` limits the solve (its stop request is passed on by :meth:`join`).
     """
 
     def __init__(self, model: MilpModel, options: SolverOptions, objective: tuple, deadline: Deadline = NO_DEADLINE):
-        self._deadline = deadline
-        self._lock = threading.Lock()
-        self._cancelled = self._sent = False
-        self._answer: Solution | Exception | None = None
-        environment = dict(os.environ)
-        # the child imports this package from where the caller did, installed or not
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        environment["PYTHONPATH"] = os.pathsep.join(p for p in (root, environment.get("PYTHONPATH", "")) if p)
-        self._process = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environment)
-        payload = pickle.dumps((model, options, objective, deadline.remaining()), protocol=pickle.HIGHEST_PROTOCOL)
-        # a thread hands the model over and waits for the answer: the caller goes on meanwhile
-        self._talk = threading.Thread(target=self._converse, args=(payload,), daemon=True)
-        self._talk.start()
-
-    def _converse(self, payload: bytes) -> None:
-        try:
-            self._process.stdin.write(payload)
-            self._process.stdin.flush()
-        except OSError:  # the child is gone: join() reports it
-            pass
-        with self._lock:
-            self._sent = True
-            if self._cancelled:
-                self._close_stdin()
-        try:
-            self._answer = pickle.load(self._process.stdout)
-        except Exception:  # no answer: the exit code tells
-            self._answer = None
-        self._process.wait()
-
-    def _close_stdin(self) -> None:
-        try:
-            self._process.stdin.close()
-        except OSError:
-            pass
-
-    def finished(self) -> bool:
-        """Has the solve ended?"""
-        return not self._talk.is_alive()
+        super().__init__(_solve_model, (model, options, objective), deadline, name="the HiGHS child process")
 
     def cancel(self) -> None:
         """Ask the solve to stop at its next node (its outcome is then ``INTERRUPTED`` or ``FEASIBLE``)."""
-        with self._lock:
-            self._cancelled = True
-            if self._sent:
-                self._close_stdin()
+        super().cancel()
 
     def join(self) -> Solution:
         """Wait for the solve's :class:`Solution` (a stop request on the deadline is passed on)."""
-        while self._talk.is_alive():
-            if self._deadline.stopped:
-                self.cancel()
-            self._talk.join(0.05)
-        self._close_stdin()
-        self._process.stdout.close()
-        if isinstance(self._answer, Exception):
-            raise self._answer
-        if self._answer is None:
-            if self._cancelled:  # stopped before the model was read: nothing found, nothing proved
-                return Solution(Status.INTERRUPTED, None, None, None, 0.0)
-            raise InternalError(f"the HiGHS child process ended without an answer (exit code {self._process.returncode})")
-        return self._answer
+        answer = super().join()
+        if answer is None:  # stopped before the model was read: nothing found, nothing proved
+            return Solution(Status.INTERRUPTED, None, None, None, 0.0)
+        return answer
 
 
-# the child's program: Ctrl-C goes to the caller, which stops the child through its stdin
-_CHILD = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); from milp.solvers.highs import _solve_in_child; _solve_in_child()"
-
-
-def _solve_in_child() -> None:
-    """:class:`BackgroundSolve`'s child: read the model from stdin, solve, write the :class:`Solution`
-    (or the error) on stdout; stdin's end (the caller closed it, or exited) stops the solve."""
-    answers = os.fdopen(os.dup(1), "wb")
-    prepare_worker()  # anything printed (HiGHS's banner) goes to stderr; one BLAS thread
-    stdin = sys.stdin.buffer
-    model, options, objective, seconds = pickle.load(stdin)
-    stop = threading.Event()
-
-    def watch() -> None:
-        # the raw descriptor: a daemon thread blocked inside sys.stdin's buffer would hold its lock at exit
-        while os.read(stdin.fileno(), 4096):
-            pass
-        stop.set()
-
-    threading.Thread(target=watch, daemon=True).start()
-    try:
-        solver = HighsSolver(model, options)
-        solver.set_objective(*objective)
-        answer = solver.solve(Deadline.after(seconds, stop))
-    except Exception as error:
-        answer = error
-    try:
-        pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
-        answers.flush()
-    except OSError:  # the caller has gone
-        pass
+def _solve_model(model: MilpModel, options: SolverOptions, objective: tuple, deadline: Deadline) -> Solution:
+    """:class:`BackgroundSolve`'s call, in the child."""
+    solver = HighsSolver(model, options)
+    solver.set_objective(*objective)
+    return solver.solve(deadline)
 
 
 class LpStack:

@@ -100,6 +100,7 @@ BAD = [
     (["regions", "{m}", "--box", "-5:5", "--max-regions", "0"], "--max-regions"),
     (["regions", "{m}", "--box", "-5:5", "--workers", "-1"], "--workers"),
     (["vnnlib", "{m}", "{p}", "--timeout", "-1"], "--timeout"),
+    (["vnnlib", "{m}", "{p}", "--workers", "-1"], "--workers"),
     (["plot", "{z}", "-o", "{f}/x.png", "--samples", "0"], "--samples"),
     (["fires", "{m}", "--layer", "1", "--neuron", "0"], "box is required"),
     (["fires", "{m}", "--box", "5:-5", "--layer", "1", "--neuron", "0"], "inverted"),

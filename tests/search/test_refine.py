@@ -3,8 +3,9 @@ of the oracle, and the searches that restart from them against the plain MILP an
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from milp.io.vnnlib import read_vnnlib
 from milp.search.branch import Settings
 from milp.search.exact import milp_maximum
 from milp.search.queries import QUERY_SETTINGS, maximize, refine_for_search
-from milp.search.refine import _weight_in_layers_above
+from milp.search.refine import _weight_in_layers_above, refined_bounds
 from milp.search.verify import verify
 
 # neuron splits on small nets, and a search that stops for the refinement at its first clock check
@@ -99,16 +100,18 @@ def test_a_maximum_that_restarts_from_refined_bounds_is_the_plain_milp_maximum(s
     assert found.upper_bound >= plain.value - 1e-7
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("seed", range(4))
-def test_verdicts_that_restart_from_refined_bounds_match_brute_force(seed):
+def test_verdicts_that_restart_from_refined_bounds_match_brute_force(seed, workers):
     """y0 - y1 >= t just inside and just beyond the oracle's exact maximum, by a search that splits
-    neurons and stops for the refinement at once."""
+    neurons and stops for the refinement at once (in one process, or shared with a second)."""
     rng = np.random.default_rng(80 + seed)
     network = random_mlp(rng, [2, 6, 6, 2])
     box = [(-1.0, 1.0)] * 2
     gap = Affine(tuple((s, m[:1] - m[1:2]) for s, m in network.output.terms), network.output.bias[:1] - network.output.bias[1:2])
     top, _ = oracle.exact_max(network, np.full(2, -1.0), np.full(2, 1.0), gap)
-    settings = replace(Settings(), branching="neuron", leaf_unstable=4, refine_after=0.0, samples=0, attack_starts=1, attack_steps=1)
+    settings = replace(Settings(), branching="neuron", leaf_unstable=4, refine_after=0.0, samples=0, attack_starts=1, attack_steps=1,
+                       refine_workers=workers)
     for threshold, truth in ((top - 1e-3, "sat"), (top + 1e-3, "unsat")):
         prop = read_vnnlib(property_text(2, 2, box, [[(np.array([-1.0, 1.0]), -threshold)]]), 2, 2)
         assert verify(network, prop, timeout=60, settings=settings).result == truth
@@ -152,6 +155,39 @@ def test_a_refinement_on_a_budget_of_subproblems_gives_the_same_bounds_on_a_busy
     x = np.random.default_rng(7).uniform(-1.0, 1.0, (50000, 3))
     z = np.concatenate(network.forward(x).pre_activations, axis=1)
     assert np.all(z.max(axis=0) <= quiet[1] + 1e-9) and np.all(z.min(axis=0) >= quiet[0] - 1e-9)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("kind", ["mlp", "residual"])
+def test_a_refinement_shared_among_processes_gives_the_bounds_of_one_process(kind, workers):
+    """Each layer's neurons dealt out to ``workers`` processes: the same bounds, bit for bit, as
+    one process searching them all (each side's search is the same, wherever it runs)."""
+    network = _net(kind, 1)
+    box = Box(np.full(3, -1.0), np.full(3, 1.0))
+    settings = replace(Settings(), refine_subproblems=8)
+    alone = refine_for_search(network, box, None, Deadline.after(120), settings)
+    shared = refine_for_search(network, box, None, Deadline.after(120), replace(settings, refine_workers=workers))
+    assert np.array_equal(alone[0], shared[0]) and np.array_equal(alone[1], shared[1]) and alone[2] == shared[2]
+    alpha_lower, alpha_upper = _alpha(network, box)
+    assert np.sum(shared[1] - shared[0]) < np.sum(alpha_upper - alpha_lower) - 1e-6  # the searches did tighten
+
+
+def test_a_refinement_process_that_fails_is_reported_not_ignored(monkeypatch):
+    """An error in a refinement process (here, only there) reaches the caller."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join((here, os.path.dirname(here))))  # the child imports this file
+    network = _net("mlp", 0)
+    box = Box(np.full(3, -1.0), np.full(3, 1.0))
+    with pytest.raises(ZeroDivisionError):
+        refined_bounds(network, box, None, FailsInAChild(os.getpid()), deadline=Deadline.after(60), workers=2)
+
+
+@dataclass(frozen=True)
+class FailsInAChild:
+    parent: int
+
+    def __call__(self, below, row, known, until):
+        return 1.0 / 0.0 if os.getpid() != self.parent else None
 
 
 def test_a_search_stopped_by_its_budget_of_subproblems_reports_a_bound_above_the_maximum():
