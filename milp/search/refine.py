@@ -82,14 +82,13 @@ def refined_bounds(
                    for k in range(1, min(workers, order.size))]
         try:
             parts = [search_neurons(below, start, order[::workers] if helpers else order, lower, upper, maximum, deadline, race)]
-            if race and race():
-                break
-            parts += [helper.join() for helper in helpers]
+            if not (race and race()):  # else the answer is in: the helpers' shares are not waited for
+                parts += [helper.join() for helper in helpers]
         finally:
             for helper in helpers:
                 helper.cancel()
         lower, upper = np.max([p[0] for p in parts], axis=0), np.min([p[1] for p in parts], axis=0)
-        if deadline.expired():
+        if deadline.expired() or (race and race()):
             break
         lower, upper = optimised(lower, upper)
     return lower, upper, unstable_at_start - _unstable(lower, upper)
