@@ -312,15 +312,12 @@ class BackgroundSolve(BackgroundCall):
     interpreter lock while it runs, but asks at every node whether to stop, through a Python
     callback that waits for the lock while the caller's numpy code holds it. ``objective`` is
     :meth:`HighsSolver.set_objective`'s ``(columns, coefficients, constant, maximize)``;
-    ``deadline`` limits the solve (its stop request is passed on by :meth:`join`).
+    ``deadline`` limits the solve (its stop request is passed on by :meth:`join`); :meth:`cancel`
+    stops it at its next node (its outcome is then ``INTERRUPTED`` or ``FEASIBLE``).
     """
 
     def __init__(self, model: MilpModel, options: SolverOptions, objective: tuple, deadline: Deadline = NO_DEADLINE):
         super().__init__(_solve_model, (model, options, objective), deadline, name="the HiGHS child process")
-
-    def cancel(self) -> None:
-        """Ask the solve to stop at its next node (its outcome is then ``INTERRUPTED`` or ``FEASIBLE``)."""
-        super().cancel()
 
     def join(self) -> Solution:
         """Wait for the solve's :class:`Solution` (a stop request on the deadline is passed on)."""
