@@ -171,7 +171,7 @@ def _call_in_child() -> None:
     """:class:`BackgroundCall`'s child: read the call from stdin, run it, write its answer (or its
     error) on stdout; stdin's end (the caller closed it, or exited) sets the deadline's stop."""
     answers = os.fdopen(os.dup(1), "wb")
-    prepare_worker()  # anything printed (HiGHS's banner) goes to stderr; one BLAS thread
+    prepare_worker(_threads_asked())  # anything printed (HiGHS's banner) goes to stderr
     stdin = sys.stdin.buffer
     try:
         function, args, seconds = pickle.load(stdin)
@@ -194,6 +194,15 @@ def _call_in_child() -> None:
     except Exception as error:
         answer = error
     _answer(answers, answer)
+
+
+def _threads_asked() -> int:
+    """The BLAS threads the caller was held to (:func:`limit_threads` sets them in the environment
+    the child inherits, e.g. from ``--threads``); one when it was not."""
+    try:
+        return max(1, int(os.environ.get("OPENBLAS_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
 
 
 def _answer(answers, answer) -> None:

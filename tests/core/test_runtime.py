@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from milp.core.runtime import THREAD_VARIABLES, answers_on_stdout, limit_threads
+from milp.core.deadline import Deadline
+from milp.core.runtime import THREAD_VARIABLES, BackgroundCall, answers_on_stdout, limit_threads
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), "MPLBACKEND": "Agg"}
@@ -57,3 +58,21 @@ def test_limit_threads_holds_here_and_in_child_processes(monkeypatch):
     child = subprocess.run([sys.executable, "-c", "import os; print(os.environ['OPENBLAS_NUM_THREADS'], os.environ['OMP_NUM_THREADS'])"],
                            capture_output=True, text=True)
     assert child.stdout.split() == ["1", "1"]
+
+
+@pytest.mark.parametrize("asked, held", [("3", "3"), (None, "1")])
+def test_a_background_call_keeps_the_callers_thread_limit(monkeypatch, asked, held):
+    """A child of BackgroundCall (the portfolio's MILP arm, a refinement process) holds BLAS to the
+    threads the caller was held to (``--threads``), and to one when nobody asked."""
+    here = Path(__file__).resolve().parent
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join((str(here), str(here.parent))))  # the child imports this file
+    for name in THREAD_VARIABLES:
+        if asked is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, asked)
+    assert BackgroundCall(threads_in_child, (), Deadline.after(60)).join() == (held, held)
+
+
+def threads_in_child(deadline):
+    return os.environ["OPENBLAS_NUM_THREADS"], os.environ["OMP_NUM_THREADS"]
