@@ -73,7 +73,7 @@ def rungs():
 
 
 def negated(form: Affine) -> Affine:
-    return Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
+    return -form
 
 
 def agreement(optima) -> str:

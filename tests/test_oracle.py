@@ -85,7 +85,7 @@ def _toy() -> Network:
 
 
 def _negated(form: Affine) -> Affine:
-    return Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
+    return -form
 
 
 def _lipschitz(net: Network) -> float:

@@ -98,6 +98,10 @@ class Affine:
     def sources(self) -> tuple[int, ...]:
         return tuple(s for s, _ in self.terms)
 
+    def __neg__(self) -> "Affine":
+        """``-out``: the form whose maximum is the minimum of this one, negated."""
+        return Affine(tuple((s, -w) for s, w in self.terms), -self.bias)
+
     def weight(self, source: int) -> np.ndarray | None:
         """The matrix on ``source``, or None when the map does not read it."""
         for s, matrix in self.terms:

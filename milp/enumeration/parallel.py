@@ -49,7 +49,7 @@ from milp.bounds.propagate import Bounds
 from milp.core.box import Box
 from milp.core.conditions import Condition, parse_conditions, value_form
 from milp.core.errors import InputError
-from milp.core.network import Affine, Network, is_active
+from milp.core.network import Network, is_active
 from milp.core.patterns import compose_in_x, source_maps
 from milp.enumeration.nogood import nogood_search
 from milp.core.tolerances import REGION_TOLERANCE
@@ -323,7 +323,7 @@ def _phase_condition(network: Network, layer: int, neuron: int, phase: int) -> C
     """``phase * z_layer[neuron] >= 0`` as a condition (the nogood engine has no fixed phases)."""
     form = value_form(network, f"z{layer}", neuron)
     if phase < 0:
-        form = Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
+        form = -form
     return Condition(form, False, f"{'' if phase > 0 else '-'}z{layer}[{neuron}] >= 0")
 
 

@@ -569,7 +569,7 @@ def output_range(
     left = 2 * len(indices)  # optimisations still to run, each given its share of the time left
     for i in indices:
         form = value_form(network, "y", i)
-        negated = Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
+        negated = -form
         top = maximize(network, box, form, bounds=bounds, options=options, deadline=deadline.share(1 / left), reference=reference, split_inputs=split_inputs, solver=solver)
         bottom = maximize(network, box, negated, bounds=bounds, options=options, deadline=deadline.share(1 / (left - 1)), reference=reference, split_inputs=split_inputs, solver=solver)
         left -= 2

@@ -10,7 +10,6 @@ import oracle
 from milp import Box, Network
 from milp.core.conditions import value_form
 from milp.core.errors import InputError
-from milp.core.network import Affine
 from milp.search.features import feature_report
 from nets import random_mlp, random_residual, un_relu_toy
 
@@ -37,7 +36,7 @@ NETS = list(_nets())
 def _truth(net, box, layer, neuron):
     form = value_form(net, f"z{layer}", neuron)
     top, _ = oracle.exact_max(net, box.lower, box.upper, form)
-    negated = Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
+    negated = -form
     bottom, _ = oracle.exact_max(net, box.lower, box.upper, negated)
     return -bottom, top
 

@@ -101,7 +101,7 @@ def truncated(network: Network, layer: int) -> Network:
 
 
 def negated(form: Affine) -> Affine:
-    return Affine(tuple((s, -w) for s, w in form.terms), -form.bias)
+    return -form
 
 
 def tightened_count(lp: Bounds, symbolic: Bounds) -> int:

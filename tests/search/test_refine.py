@@ -63,7 +63,7 @@ def test_refined_bounds_hold_each_neurons_exact_range_and_most_meet_it(kind):
                 continue  # a neuron stable by alpha-CROWN is not searched
             z = Affine(tuple((s, m[row : row + 1]) for s, m in below.output.terms), below.output.bias[row : row + 1])
             top, _ = oracle.exact_max(below, box.lower, box.upper, z)
-            bottom = -oracle.exact_max(below, box.lower, box.upper, Affine(tuple((s, -m) for s, m in z.terms), -z.bias))[0]
+            bottom = -oracle.exact_max(below, box.lower, box.upper, -z)[0]
             assert top <= upper[j] + 1e-9 and bottom >= lower[j] - 1e-9  # sound
             sides += 2
             # int(): numpy's booleans add as a logical or, which counted neurons, not sides
