@@ -81,6 +81,20 @@ def model_status(highs: highspy.Highs, has_point: bool = False) -> Status:
     return status
 
 
+def run(highs: highspy.Highs) -> None:
+    """``highs.run()``, once more from scratch when a hot start fails.
+
+    The models here are changed in place and solved again from the last basis. After an
+    infeasible LP that basis can carry huge dual values, and HiGHS 1.16 then stops at once
+    ("dual simplex ratio test failed due to excessive dual values") with status kNotset, which
+    is a failed solve, not an answer about the model (seen in the refinement's leaf MILPs on
+    mnist_fc's 256x4 net). The same LP solved without the basis (and with presolve) is fine.
+    """
+    if highs.run() == highspy.HighsStatus.kError and highs.getModelStatus() == _MS.kNotset:
+        highs.clearSolver()
+        highs.run()
+
+
 _banner_shown = False
 
 
@@ -232,7 +246,7 @@ class HighsSolver:
         self._deadline = deadline
         started = time.perf_counter()
         try:
-            h.run()
+            run(h)
         finally:
             self._deadline = NO_DEADLINE
         return self._solution(time.perf_counter() - started)
@@ -261,7 +275,7 @@ class HighsSolver:
                 fixed = np.asarray(assignment, dtype=np.float64)
                 h.changeColsBounds(integer.size, integer, fixed, fixed)
                 self._set_time_limit(deadline)
-                h.run()
+                run(h)
                 solved += 1
                 status = model_status(h)
                 if status is Status.INFEASIBLE:
@@ -389,7 +403,7 @@ class LpStack:
         return np.vstack([A for A, _ in self._blocks]), np.concatenate([b for _, b in self._blocks])
 
     def _run(self) -> bool:
-        self.highs.run()
+        run(self.highs)
         self.solves += 1
         return model_status(self.highs) is Status.OPTIMAL
 
@@ -452,7 +466,7 @@ class PolytopeLp:
         Any other outcome is an :class:`~milp.core.errors.InternalError` (a small LP has no limit to reach)."""
         h = self.highs
         h.changeColsCost(self.columns.size, self.columns, np.asarray(c, dtype=np.float64))
-        h.run()
+        run(h)
         status = model_status(h)
         if status is Status.OPTIMAL:
             return float(h.getInfo().objective_function_value), np.array(h.getSolution().col_value)

@@ -16,7 +16,7 @@ from milp.core.deadline import Deadline
 from milp.core.errors import SolverStatusError
 from milp.core.options import SolverOptions
 from milp.encode.bigm import affine_row, build_milp
-from milp.solvers.highs import _MODEL_STATUS, HighsSolver, Status, model_status
+from milp.solvers.highs import _MODEL_STATUS, HighsSolver, PolytopeLp, Status, model_status, run
 from nets import random_mlp
 
 
@@ -41,6 +41,57 @@ def test_every_highs_status_is_mapped_or_named():
                 model_status(Fake(raw))
     assert model_status(Fake(highspy.HighsModelStatus.kTimeLimit), has_point=True) is Status.FEASIBLE
     assert model_status(Fake(highspy.HighsModelStatus.kTimeLimit)) is Status.TIME_LIMIT
+
+
+class _FailsOnce(highspy.Highs):
+    """Refuses its first solve as HiGHS 1.16 does a hot start from a basis with huge duals (after an
+    infeasible LP): error, status kNotset."""
+
+    def __init__(self):
+        super().__init__()
+        self.runs = self.clears = 0
+
+    def run(self):
+        self.runs += 1
+        return highspy.HighsStatus.kError if self.runs == 1 else super().run()
+
+    def clearSolver(self):
+        self.clears += 1
+        return super().clearSolver()
+
+
+def test_a_failed_hot_start_is_solved_again_from_scratch():
+    """A solve that HiGHS refuses with an error and no status is run again without the basis, and
+    the answer is the LP's optimum; a solve that succeeds is run once."""
+
+    def lp(highs):
+        highs.setOptionValue("output_flag", False)
+        highs.setOptionValue("threads", 1)  # as the project's own: HiGHS's thread scheduler is per process
+        highs.addVars(2, np.zeros(2), np.full(2, 3.0))
+        highs.addRows(1, np.array([-highspy.kHighsInf]), np.array([4.0]), 2, np.array([0]), np.array([0, 1]), np.array([1.0, 2.0]))
+        highs.changeColsCost(2, np.array([0, 1]), np.array([1.0, 1.0]))
+        highs.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        return highs
+
+    failing = lp(_FailsOnce())
+    run(failing)
+    assert (failing.runs, failing.clears) == (2, 1)
+    assert model_status(failing) is Status.OPTIMAL
+    assert failing.getInfo().objective_function_value == pytest.approx(3.5)  # x = (3, 0.5)
+    healthy = lp(_FailsOnce())
+    healthy.runs = 1  # past its failure: one run, no clearing
+    run(healthy)
+    assert (healthy.runs, healthy.clears) == (2, 0) and model_status(healthy) is Status.OPTIMAL
+
+
+def test_polytope_lp_survives_a_failed_hot_start(monkeypatch):
+    """The polytope LPs of region enumeration go through the same retry: a first solve refused by
+    HiGHS still gives the optimum."""
+    monkeypatch.setattr(highspy, "Highs", _FailsOnce)
+    polytope = PolytopeLp(np.array([[1.0, 1.0]]), np.array([1.0]), np.zeros(2), np.full(2, 2.0))
+    value, x = polytope.maximize(np.array([2.0, 1.0]))
+    assert value == pytest.approx(2.0) and np.allclose(x, [1.0, 0.0])
+    assert (polytope.highs.runs, polytope.highs.clears) == (2, 1)
 
 
 def _model_and_objective(seed: int):
