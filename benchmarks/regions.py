@@ -14,6 +14,14 @@ With ``--compare``, the side-by-side table instead: five random 2-16-16-16-1 net
 
     python benchmarks/regions.py --compare [--nnenum PYTHON:NNENUM_SRC] [--relucent PYTHON] [--full-acas]
 
+With ``--conditions``, the regions where an output condition holds, listed by the tree with and
+without dropping the nodes that bounds prove to miss the condition (in one process, one after the
+other): random nets (N(0,1)/sqrt(fan_in) weights, seeds 0-4) over ``[-1,1]^d`` with ``y[0] >= q`` at
+the 95th and 50th percentile of y0 (and, on seed 0, a condition that always holds: the check's
+worst case), and ACAS Xu 1_1 over the property-3 box shrunk 2x with two output conditions:
+
+    python benchmarks/regions.py --conditions
+
 nnenum is not on PyPI: clone its public repository and give a Python that has its requirements
 and the path of its ``src``. relucent is on PyPI (``pip install -e .[bench]``); ``--relucent``
 names the Python it is installed in. A peer not given, or not importable, is skipped with a
@@ -37,6 +45,9 @@ import numpy as np
 from milp import Box, Network, parse_box
 from milp.core.network import Affine
 from milp.enumeration.engines import regions
+from milp.enumeration.tree import SearchStats, split_search
+from milp.core.conditions import parse_conditions
+from milp.search.tighten import pre_activation_bounds
 
 import data  # benchmarks/data.py: where the benchmark data is
 
@@ -199,6 +210,69 @@ def compare(args) -> int:
     return 0
 
 
+def scaled_mlp(sizes, seed: int) -> Network:
+    """Weights and biases N(0, 1)/sqrt(fan_in), as the query ladder's."""
+    rng = np.random.default_rng(seed)
+    layers = [(rng.standard_normal((m, n)) / np.sqrt(n), rng.standard_normal(m) / np.sqrt(n)) for n, m in zip(sizes[:-1], sizes[1:])]
+    return Network.mlp(layers)
+
+
+def condition_cases():
+    """(name, net, box, where) for the --conditions table."""
+    for sizes in ([2, 32, 32, 32, 1], [2, 64, 64, 64, 1], [3, 32, 32, 32, 1]):
+        shape = "-".join(map(str, sizes))
+        for seed in range(5):
+            net = scaled_mlp(sizes, seed)
+            box = Box(-np.ones(sizes[0]), np.ones(sizes[0]))
+            y = net(np.random.default_rng(100 + seed).uniform(-1, 1, (100_000, sizes[0])))[:, 0]
+            for q in (0.95, 0.5):
+                yield f"{shape} seed {seed}, y0 >= q{int(q * 100)}", net, box, [f"y[0] >= {float(np.quantile(y, q))!r}"]
+            if seed == 0:
+                yield f"{shape} seed 0, always holds", net, box, [f"y[0] >= {float(y.min()) - 1e3!r}"]
+    folder, problem = data.find("acasxu", needs=(data.ACAS_NETWORK,))
+    if problem is not None:
+        print(data.skip_message(problem, "ACAS Xu cases skipped"), file=sys.stderr)
+        return
+    from importers import load_onnx
+
+    net = load_onnx(folder / data.ACAS_NETWORK)
+    lower, upper = PROPERTY_3
+    centre, half = (lower + upper) / 2, (upper - lower) / 2
+    box = Box(centre - half / 2, centre + half / 2)
+    for where in (["y[3] >= 0.115"], ["y[3] - y[4] >= 0"], ["y[0] >= -1000"]):
+        yield f"ACAS Xu 1_1, property-3 box shrunk 2x, {where[0]}", net, box, where
+
+
+def conditions_table(args) -> int:
+    """Regions under a condition, with and without dropping nodes by bounds: the table, and per
+    network shape the worst ratio over its seeds."""
+    print("| case | regions | nodes with / without | with | without | without / with | identical |")
+    print("|---|---|---|---|---|---|---|")
+    worst: dict[str, float] = {}
+    for name, net, box, where in condition_cases():
+        if args.only and args.only not in name:
+            continue
+        conditions = parse_conditions(net, where)
+        bounds = pre_activation_bounds(net, box, "symbolic")
+        tol = 1e-7 * max(1.0, float(np.max(box.widths)))
+        found, seconds, stats = [], [], []
+        for prune in (True, False):
+            counters = SearchStats()
+            started = time.perf_counter()
+            patterns = {raw.pattern.tobytes() for raw in split_search(net, box, conditions, bounds, tol, counters, prune_by_bounds=prune)}
+            seconds.append(time.perf_counter() - started)
+            found.append(patterns)
+            stats.append(counters)
+        ratio = seconds[1] / seconds[0]
+        shape = name.split(" seed")[0].split(",")[0]
+        worst[shape] = min(worst.get(shape, np.inf), ratio)
+        print(f"| {name} | {len(found[0])} | {stats[0].nodes} / {stats[1].nodes} | {seconds[0]:.2f} s | {seconds[1]:.2f} s"
+              f" | {ratio:.2f} | {found[0] == found[1]} |", flush=True)
+    print("\nworst ratio (without / with) per network, over its cases: "
+          + ", ".join(f"{shape} {value:.2f}" for shape, value in worst.items()))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default=None, help="run only rungs whose name contains this text")
@@ -209,7 +283,10 @@ def main(argv=None) -> int:
     parser.add_argument("--nnenum", default=None, help="PYTHON:NNENUM_SRC, a Python with nnenum's requirements and its src folder")
     parser.add_argument("--relucent", default=None, help="a Python with relucent installed")
     parser.add_argument("--repeat", type=int, default=3, help="runs per engine and rung in --compare; the best is shown (default 3)")
+    parser.add_argument("--conditions", action="store_true", help="regions under output conditions, with and without dropping nodes by bounds")
     args = parser.parse_args(argv)
+    if args.conditions:
+        return conditions_table(args)
     if args.compare:
         return compare(args)
     for name, net, box, where in ladder(args):

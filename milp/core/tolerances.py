@@ -22,6 +22,11 @@ feasibility tolerances make anything finer meaningless. The rules:
   the float64 network to about 1e-6 relative; 1e-4 absolute + relative is the check.
 * **Region radius** (:data:`REGION_TOLERANCE`): a pattern is a region when its Chebyshev
   ball has a radius above ``1e-7 * max(1, widest box side)``.
+* **A node dropped by bounds** (:data:`PRUNE_MARGIN`): the region search drops a node when a
+  condition's propagated upper bound over it is below ``-1e-6 (1 + |bound|)``. The search decides a
+  neuron's phase within the region tolerance of its hyperplane, so a pattern's map may differ from
+  the network on slivers that thin; a region (a ball wider than the tolerance) cannot lie in them,
+  and the margin keeps the drop far from every such rounding.
 * **Thin regions** (:data:`THIN_RESOLUTION`): a pattern whose Chebyshev radius is at most the region
   tolerance is decided in rational arithmetic (:mod:`milp.enumeration.certify`) and listed, marked
   ``thin``, when it holds a certified ball of radius above ``1e-12 * max(1, widest box side)``. The
@@ -57,6 +62,7 @@ __all__ = [
     "SOLVER_FEASIBILITY",
     "REFERENCE_TOLERANCE",
     "REGION_TOLERANCE",
+    "PRUNE_MARGIN",
     "THIN_RESOLUTION",
     "BOUND_MARGIN",
     "LP_BOUND_MARGIN",
@@ -72,6 +78,7 @@ SOLVER_FEASIBILITY = 1e-9
 DECISION_TOLERANCE = 10 * SOLVER_FEASIBILITY
 REFERENCE_TOLERANCE = 1e-4
 REGION_TOLERANCE = 1e-7
+PRUNE_MARGIN = 1e-6
 THIN_RESOLUTION = 1e-12
 BOUND_MARGIN = 1e-9
 LP_BOUND_MARGIN = 1e-7

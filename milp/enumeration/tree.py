@@ -21,7 +21,9 @@ lists every pattern whose region holds a certified ball wider than the rows' rou
 region certified at the end; pieces proved to have no interior count as lower-dimensional. The
 same happens to a leaf, or a node cut by a condition, whose Chebyshev radius is at most ``tol``.
 A piece the rational check cannot decide is counted in ``thin_undecided`` and makes the list
-incomplete. Conditions join the polytope as soon as the layers they read are fixed. At a leaf,
+incomplete. Conditions join the polytope as soon as the layers they read are fixed; before that,
+at the end of each layer, bounds on the layers still open can prove that a condition fails on the
+whole node, which is then dropped with its subtree (:meth:`_Search.excluded_by_bounds`). At a leaf,
 the Chebyshev LP gives the region's interior point and radius.
 
 The node's polytope is a stack: split rows are pushed on the way down and truncated on the way
@@ -42,19 +44,32 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from milp.bounds.propagate import Bounds
+from milp.bounds.propagate import BatchBounder, Bounds
 from milp.core.box import Box
 from milp.core.conditions import Condition
 from milp.solvers.highs import LpStack
 from milp.enumeration.polygon import PolygonStack
 from milp.enumeration.vertices import VERTEX_DIMENSIONS, VertexStack
-from milp.core.network import Network, is_active
+from milp.core.network import Affine, Network, is_active
 from milp.core.patterns import compose_in_x, pattern_constraints
-from milp.core.tolerances import THIN_RESOLUTION
+from milp.core.tolerances import PRUNE_MARGIN, THIN_RESOLUTION
 from milp.enumeration.certify import Certificate, certify_interior
 from milp.enumeration.geometry import GEOMETRY_TOLERANCE
 
 __all__ = ["Node", "RawRegion", "SearchStats", "split_search"]
+
+# When bounds are tried against the conditions (see _Search.excluded_by_bounds). Checking every
+# layer of every node took 3-32-32-32-1 with `y[0] >= c` at the 95th percentile of y0 from 7.0 s to
+# 3.6 s (34,136 nodes to 5,440), but ACAS Xu 1_1 (property 3's box shrunk 2x), whose subtrees are a
+# few regions each, from 1.33 s to 1.89 s with `y[3] >= 0.115`, and a condition that always holds
+# from 15.1 s to 21.1 s on the first net. So a node whose last check left fewer than this many
+# unstable neurons above it is not checked again (its subtree is small):
+_CHECKED_UNSTABLE = 32
+# and once more than RATE[1] checks have been made with fewer than one in RATE[0] dropping a node,
+# only one node in RATE[1] is checked. With both, `benchmarks/regions.py --conditions` (64 and 128
+# gave the same within noise): the first net 2.6 s, ACAS Xu 0.95x, the condition that always holds
+# 0.98x; conditions met on half the box cost up to 0.77x on 2-D nets, whose nodes are cheap.
+_CHECK_RATE = (8, 32)
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,7 @@ class SearchStats:
     thin_undecided: int = 0  # thin pieces the rational check could not decide (the list is then incomplete)
     lower_dimensional: int = 0
     pruned_by_conditions: int = 0
+    pruned_by_bounds: int = 0  # nodes dropped because bounds prove a condition fails on all of them
     skipped_by_box: int = 0  # neuron checks decided by the node's outer box, without an LP
     incomplete: bool = False  # set when a solver limit stopped the search
 
@@ -109,6 +125,9 @@ class Node:
     outer: tuple  # (lower, upper) of a box that contains the node's polytope
     conditions_added: frozenset = field(default_factory=frozenset)
     known: tuple | None = None  # an exact polytope's state after ``new_rows``, computed with its sibling's
+    # unstable neurons left in the layers above, by the bounds of the last check of an ancestor (or
+    # this node) that could not drop it; fewer than a few: the subtree is too small to check again
+    unstable_left: int = 1 << 30
 
 
 def _tightened(outer: tuple, a: np.ndarray, beta: float) -> tuple:
@@ -140,6 +159,7 @@ def split_search(
     fixed_phases: dict[tuple[int, int], int] | None = None,
     leftover: list | None = None,
     geometry: str = "auto",
+    prune_by_bounds: bool = True,
 ) -> Iterator[RawRegion]:
     """Yield every region of ``network`` over ``box`` where ``conditions`` hold (see the module docstring).
 
@@ -169,7 +189,7 @@ def split_search(
     # Box faces of free inputs as rows, so that the Chebyshev ball stays inside the box.
     eye = np.eye(d)[free]
     lp.push(np.vstack([eye, -eye]), np.concatenate([box.upper[free], -box.lower[free]]), np.ones(2 * int(free.sum())))
-    search = _Search(network, box, lp, stats, tol, free, bounds, conditions, fixed_phases or {})
+    search = _Search(network, box, lp, stats, tol, free, bounds, conditions, fixed_phases or {}, prune_by_bounds)
     start = lp.chebyshev(tol)
     stats.lps += isinstance(lp, LpStack)
     if start is None or start[1] <= tol:
@@ -199,7 +219,7 @@ def split_search(
 class _Search:
     """The per-search constants and the descent from a node to a leaf."""
 
-    def __init__(self, network, box, lp, stats, tol, free, bounds, conditions, forced):
+    def __init__(self, network, box, lp, stats, tol, free, bounds, conditions, forced, prune_by_bounds=True):
         self.network, self.box, self.lp, self.stats, self.tol, self.free = network, box, lp, stats, tol, free
         self.thin_found: list[RawRegion] = []  # regions of thin pieces, yielded after the node that met them
         # a certified ball must be wider than the rows' rounding (see milp.core.tolerances, THIN_RESOLUTION)
@@ -218,6 +238,9 @@ class _Search:
         self.geometry_tol = GEOMETRY_TOLERANCE * max(1.0, float(np.max(np.abs(np.concatenate([box.lower, box.upper])))))
         # A condition joins the polytope once every layer it reads is fixed.
         self.ready_at = [max((s for s, _ in c.expression.terms), default=0) for c in conditions]
+        self.bounds = bounds
+        self.prune_by_bounds = prune_by_bounds
+        self.checks = self.prunes = 0  # of excluded_by_bounds: nodes it was asked about, nodes it dropped
 
     def add_ready_conditions(self, node: Node) -> bool:
         """Add the conditions that became linear at this node; False when no ball of radius > tol is left."""
@@ -255,6 +278,45 @@ class _Search:
             return False
         node.point = found[0]
         return True
+
+    def excluded_by_bounds(self, node: Node) -> bool:
+        """Do bounds prove that a condition not yet in the polytope fails everywhere in the node?
+
+        At a node whose first ``node.layer`` layers are fixed, the layers left form a network over x
+        (the fixed ones folded into their maps); the upper bound of each pending condition over a box
+        that contains the node's polytope (its exact ranges, or the outer box the LP search keeps)
+        comes from the one bounding engine (CROWN back-substitution, widened outward). Below zero, no
+        region below the node can meet the condition, so the whole subtree is dropped instead of
+        being walked pattern by pattern. The bound must clear zero by
+        :data:`~milp.core.tolerances.PRUNE_MARGIN`, so that the regions listed are the same as without it.
+        """
+        if not self.prune_by_bounds or node.layer == 0 or node.unstable_left < _CHECKED_UNSTABLE:
+            return False
+        pending = [c for c, layer in zip(self.conditions, self.ready_at) if layer > node.layer]
+        if not pending:
+            return False
+        self.checks += 1
+        if self.checks > _CHECK_RATE[1] and self.prunes * _CHECK_RATE[0] < self.checks and self.checks % _CHECK_RATE[1]:
+            return False
+        if self.exact:
+            lower, upper = self.lp.ranges(np.eye(self.box.dim), np.zeros(self.box.dim))
+        else:
+            lower, upper = node.outer
+        rest = _rest_network(self.network, node.maps, Affine.stack([c.expression for c in pending]))
+        known_lower = np.concatenate([np.asarray(l, dtype=float) for l in self.bounds.lower[node.layer:]])[None, :]
+        known_upper = np.concatenate([np.asarray(u, dtype=float) for u in self.bounds.upper[node.layer:]])[None, :]
+        bounder = BatchBounder(rest, lower_slopes=False)  # one back-substitution a layer: half the work
+        lo, hi = lower[None, :], upper[None, :]
+        lowers, uppers, _ = bounder.neuron_bounds(lo, hi, known_lower, known_upper)
+        if any(np.any(l > u) for l, u in zip(lowers, uppers)):
+            return False  # rounding at a face of the box: decide nothing here
+        high = bounder.form_bounds(rest.output, lo, hi, lowers, uppers)[1][0]
+        if np.any(high < -PRUNE_MARGIN * (1.0 + np.abs(high))):
+            self.stats.pruned_by_bounds += 1
+            self.prunes += 1
+            return True
+        node.unstable_left = int(sum(np.count_nonzero((l < 0) & (u > 0)) for l, u in zip(lowers, uppers)))
+        return False
 
     def descend(self, node: Node, stack: list) -> RawRegion | None:
         """Process ``node`` down to a leaf, pushing the far side of every split; the leaf's region or None."""
@@ -326,7 +388,7 @@ class _Search:
             node.position = 0
             node.z_map = None
             node.phases = np.zeros(widths[node.layer] if node.layer < len(widths) else 0, dtype=int)
-            if not self.add_ready_conditions(node):
+            if not self.add_ready_conditions(node) or self.excluded_by_bounds(node):
                 return None
         found = lp.chebyshev(tol)
         stats.lps += int(not self.exact)
@@ -558,7 +620,7 @@ class _Search:
         known = self.lp.push(*near_row, opposite=True) if self.exact else self.lp.push(*near_row)
         stack.append(
             Node(node.layer, node.position, far_phases, node.patterns, node.maps, node.z_map, far_point, rows, far_row,
-                 far_outer, node.conditions_added, known)
+                 far_outer, node.conditions_added, known, node.unstable_left)
         )
         node.phases[i] = near
         node.outer = self._tightened(node.outer, near_row[0][0], float(near_row[1][0]))
@@ -566,6 +628,26 @@ class _Search:
     def _tightened(self, outer: tuple, a: np.ndarray, beta: float) -> tuple:
         """:func:`_tightened`, needed only by the LP (an exact polytope gives exact ranges itself)."""
         return outer if self.exact else _tightened(outer, a, beta)
+
+
+def _rest_network(network: Network, maps: list, output: Affine) -> Network:
+    """The ReLU layers not yet fixed at a node, as a network over x, with ``output`` (over the original
+    sources) as its output. ``maps[s]`` writes fixed source ``s`` in x (``len(maps) - 1`` layers are
+    fixed): every map reads those through it, and the sources left keep their order."""
+    fixed = len(maps) - 1
+    d = maps[0][0].shape[1]
+
+    def folded(form: Affine) -> Affine:
+        G, g, terms = None, np.array(form.bias, dtype=np.float64), []
+        for source, weight in form.terms:
+            if source <= fixed:
+                G = (0.0 if G is None else G) + weight @ maps[source][0]
+                g = g + weight @ maps[source][1]
+            else:
+                terms.append((source - fixed, weight))
+        return Affine(((0, G), *terms) if G is not None else tuple(terms), g)
+
+    return Network(d, tuple(folded(layer) for layer in network.relu_layers[fixed:]), folded(output))
 
 
 def _toward(point: np.ndarray, vertex: np.ndarray, gi: np.ndarray, g: float, z_point: float) -> np.ndarray:
