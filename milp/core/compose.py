@@ -22,10 +22,10 @@ import numpy as np
 
 from milp.core.network import Affine, Network, NetworkError
 
-__all__ = ["side_by_side", "difference", "fold_stable", "neuron_count"]
+__all__ = ["side_by_side", "difference", "fold_stable", "neuron_count", "substitute", "unit"]
 
 
-def _substitute(form: Affine, sources: Sequence[Affine]) -> Affine:
+def substitute(form: Affine, sources: Sequence[Affine]) -> Affine:
     """``form`` with each old source ``s`` replaced by ``sources[s]`` (an Affine over new sources)."""
     bias = np.array(form.bias, dtype=np.float64)
     terms: list[tuple[int, np.ndarray]] = []
@@ -36,7 +36,8 @@ def _substitute(form: Affine, sources: Sequence[Affine]) -> Affine:
     return Affine(tuple(terms), bias)
 
 
-def _unit(source: int, dim: int) -> Affine:
+def unit(source: int, dim: int) -> Affine:
+    """Source ``source`` (of ``dim`` values) itself, as an affine map."""
     return Affine(((source, np.eye(dim)),), np.zeros(dim))
 
 
@@ -69,9 +70,9 @@ def side_by_side(networks: Sequence[Network], inputs: Sequence[Sequence[int]] | 
         pick[np.arange(network.input_dim), positions] = 1.0
         sources = [Affine(((0, pick),), np.zeros(network.input_dim))]
         for layer in network.relu_layers:
-            layers.append(_substitute(layer, sources))
-            sources.append(_unit(len(layers), layer.out_dim))
-        outputs.append(_substitute(network.output, sources))
+            layers.append(substitute(layer, sources))
+            sources.append(unit(len(layers), layer.out_dim))
+        outputs.append(substitute(network.output, sources))
     return Network(input_dim, tuple(layers), Affine.stack(outputs))
 
 
@@ -101,7 +102,7 @@ def fold_stable(network: Network, never: Sequence[np.ndarray], always: Sequence[
     if len(never) != len(network.widths) or len(always) != len(network.widths):
         raise NetworkError(f"masks for {len(never)} and {len(always)} layers, but the network has {len(network.widths)}")
     d = network.input_dim
-    sources = [_unit(0, d)]  # each old source as an affine map of the new sources
+    sources = [unit(0, d)]  # each old source as an affine map of the new sources
     layers: list[Affine] = []
     for layer, off, on in zip(network.relu_layers, never, always):
         off, on = np.asarray(off, dtype=bool), np.asarray(on, dtype=bool)
@@ -110,7 +111,7 @@ def fold_stable(network: Network, never: Sequence[np.ndarray], always: Sequence[
         if np.any(off & on):
             # z == 0 on the whole box: both are true, and removing the neuron is the simpler of the two
             on = on & ~off
-        z = _substitute(layer, sources)
+        z = substitute(layer, sources)
         keep = np.flatnonzero(~off & ~on)
         terms: list[tuple[int, np.ndarray]] = []
         bias = np.zeros(layer.out_dim)
@@ -126,6 +127,6 @@ def fold_stable(network: Network, never: Sequence[np.ndarray], always: Sequence[
             select[keep, np.arange(keep.size)] = 1.0
             terms.append((len(layers), select))
         sources.append(Affine(tuple(terms), bias))
-    output = _substitute(network.output, sources)
+    output = substitute(network.output, sources)
     return Network(d, tuple(layers), output, input_names=network.input_names, output_names=network.output_names,
                    source_description=network.source_description)

@@ -46,6 +46,7 @@ import numpy as np
 
 from milp.bounds.propagate import BatchBounder, Bounds
 from milp.core.box import Box
+from milp.core.compose import substitute, unit
 from milp.core.conditions import Condition
 from milp.solvers.highs import LpStack
 from milp.enumeration.polygon import PolygonStack
@@ -67,8 +68,8 @@ __all__ = ["Node", "RawRegion", "SearchStats", "split_search"]
 _CHECKED_UNSTABLE = 32
 # and once more than RATE[1] checks have been made with fewer than one in RATE[0] dropping a node,
 # only one node in RATE[1] is checked. With both, `benchmarks/regions.py --conditions` (64 and 128
-# gave the same within noise): the first net 2.6 s, ACAS Xu 0.95x, the condition that always holds
-# 0.98x; conditions met on half the box cost up to 0.77x on 2-D nets, whose nodes are cheap.
+# gave the same within noise): the first net 2.8 s, ACAS Xu 0.95x, the condition that always holds
+# 0.97x; conditions met on half the box cost up to 0.75x on 2-D nets, whose nodes are cheap.
 _CHECK_RATE = (8, 32)
 
 
@@ -238,7 +239,8 @@ class _Search:
         self.geometry_tol = GEOMETRY_TOLERANCE * max(1.0, float(np.max(np.abs(np.concatenate([box.lower, box.upper])))))
         # A condition joins the polytope once every layer it reads is fixed.
         self.ready_at = [max((s for s, _ in c.expression.terms), default=0) for c in conditions]
-        self.bounds = bounds
+        self.flat_lower = np.concatenate([np.asarray(l, dtype=float) for l in bounds.lower]) if bounds.lower else np.zeros(0)
+        self.flat_upper = np.concatenate([np.asarray(u, dtype=float) for u in bounds.upper]) if bounds.upper else np.zeros(0)
         self.prune_by_bounds = prune_by_bounds
         self.checks = self.prunes = 0  # of excluded_by_bounds: nodes it was asked about, nodes it dropped
 
@@ -283,7 +285,7 @@ class _Search:
         """Do bounds prove that a condition not yet in the polytope fails everywhere in the node?
 
         At a node whose first ``node.layer`` layers are fixed, the layers left form a network over x
-        (the fixed ones folded into their maps); the upper bound of each pending condition over a box
+        (the fixed ones composed into their maps in x); the upper bound of each pending condition over a box
         that contains the node's polytope (its exact ranges, or the outer box the LP search keeps)
         comes from the one bounding engine (CROWN back-substitution, widened outward). Below zero, no
         region below the node can meet the condition, so the whole subtree is dropped instead of
@@ -302,9 +304,15 @@ class _Search:
             lower, upper = self.lp.ranges(np.eye(self.box.dim), np.zeros(self.box.dim))
         else:
             lower, upper = node.outer
-        rest = _rest_network(self.network, node.maps, Affine.stack([c.expression for c in pending]))
-        known_lower = np.concatenate([np.asarray(l, dtype=float) for l in self.bounds.lower[node.layer:]])[None, :]
-        known_upper = np.concatenate([np.asarray(u, dtype=float) for u in self.bounds.upper[node.layer:]])[None, :]
+        # the layers left as a network over x: each fixed source through its map in x (the node's
+        # patterns), the others renumbered from 1
+        fixed = node.layer
+        widths = self.network.widths
+        sources = [Affine(((0, M),), m) for M, m in node.maps] + [unit(s - fixed, widths[s - 1]) for s in range(fixed + 1, len(widths) + 1)]
+        output = Affine.stack([c.expression for c in pending])
+        rest = Network(self.box.dim, tuple(substitute(layer, sources) for layer in self.network.relu_layers[fixed:]), substitute(output, sources))
+        start = self.network.neuron_offsets()[fixed]
+        known_lower, known_upper = self.flat_lower[None, start:], self.flat_upper[None, start:]
         bounder = BatchBounder(rest, lower_slopes=False)  # one back-substitution a layer: half the work
         lo, hi = lower[None, :], upper[None, :]
         lowers, uppers, _ = bounder.neuron_bounds(lo, hi, known_lower, known_upper)
@@ -628,26 +636,6 @@ class _Search:
     def _tightened(self, outer: tuple, a: np.ndarray, beta: float) -> tuple:
         """:func:`_tightened`, needed only by the LP (an exact polytope gives exact ranges itself)."""
         return outer if self.exact else _tightened(outer, a, beta)
-
-
-def _rest_network(network: Network, maps: list, output: Affine) -> Network:
-    """The ReLU layers not yet fixed at a node, as a network over x, with ``output`` (over the original
-    sources) as its output. ``maps[s]`` writes fixed source ``s`` in x (``len(maps) - 1`` layers are
-    fixed): every map reads those through it, and the sources left keep their order."""
-    fixed = len(maps) - 1
-    d = maps[0][0].shape[1]
-
-    def folded(form: Affine) -> Affine:
-        G, g, terms = None, np.array(form.bias, dtype=np.float64), []
-        for source, weight in form.terms:
-            if source <= fixed:
-                G = (0.0 if G is None else G) + weight @ maps[source][0]
-                g = g + weight @ maps[source][1]
-            else:
-                terms.append((source - fixed, weight))
-        return Affine(((0, G), *terms) if G is not None else tuple(terms), g)
-
-    return Network(d, tuple(folded(layer) for layer in network.relu_layers[fixed:]), folded(output))
 
 
 def _toward(point: np.ndarray, vertex: np.ndarray, gi: np.ndarray, g: float, z_point: float) -> np.ndarray:
