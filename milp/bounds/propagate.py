@@ -161,6 +161,10 @@ class BatchBounder:
     Every bound moves outward by ``BOUND_MARGIN * (1 + |bound| + magnitude)``, the magnitude
     being the sum of the absolute values of the terms added up into it.
 
+    A back-substituted bound that comes out NaN (an overflow on the way) never tightens anything:
+    bounds are combined with ``fmin``/``fmax``, which ignore NaN, so the interval bound stands
+    (a NaN bound would make a neuron look strictly inactive to :func:`relaxation`).
+
     Only unstable neurons need their bounds (a stable one's relaxation is exact whatever
     its bounds), so a neuron whose sign is known — from the bounds of the enclosing box,
     which hold in a sub-box too, or from interval bounds — is not back-substituted, and
@@ -228,8 +232,8 @@ class BatchBounder:
         for index, form in enumerate(self.network.relu_layers):
             part = slice(self.offsets[index], self.offsets[index + 1])
             lower, upper = self.interval(form, lo, hi, lowers, uppers)
-            lower = np.maximum(lower, known_lower[:, part])
-            upper = np.minimum(upper, known_upper[:, part])
+            lower = np.fmax(lower, known_lower[:, part])
+            upper = np.fmin(upper, known_upper[:, part])
             need = (lower < 0) & (upper > 0)
             counts = need.sum(axis=1)
             if back_substitute and counts.any() and any(source > 0 for source in form.sources):
@@ -256,10 +260,10 @@ class BatchBounder:
         bound = self._widen(value, magnitude, True)
         if zero is not None:
             value, _, magnitude = self._back_substitute(start, const, lo, hi, zero)
-            bound = np.minimum(bound, self._widen(value, magnitude, True))
+            bound = np.fmin(bound, self._widen(value, magnitude, True))
         rows_upper, rows_lower = upper[group], lower[group]
-        np.put_along_axis(rows_upper, chosen, np.minimum(np.take_along_axis(rows_upper, chosen, 1), bound[:, :k]), 1)
-        np.put_along_axis(rows_lower, chosen, np.maximum(np.take_along_axis(rows_lower, chosen, 1), -bound[:, k:]), 1)
+        np.put_along_axis(rows_upper, chosen, np.fmin(np.take_along_axis(rows_upper, chosen, 1), bound[:, :k]), 1)
+        np.put_along_axis(rows_lower, chosen, np.fmax(np.take_along_axis(rows_lower, chosen, 1), -bound[:, k:]), 1)
         upper[group], lower[group] = rows_upper, rows_lower
 
     def optimised_neuron_bounds(self, lo: np.ndarray, hi: np.ndarray, known_lower: np.ndarray, known_upper: np.ndarray,
@@ -280,8 +284,8 @@ class BatchBounder:
                               np.concatenate([form.bias[columns], -form.bias[columns]]))
                 bound = self.optimised_upper(both, lo, hi, lowers[:index], uppers[:index], relaxations[:index], steps)[0]
                 k = columns.size
-                upper[:, columns] = np.minimum(upper[:, columns], bound[:, :k])
-                lower[:, columns] = np.maximum(lower[:, columns], -bound[:, k:])
+                upper[:, columns] = np.fmin(upper[:, columns], bound[:, :k])
+                lower[:, columns] = np.fmax(lower[:, columns], -bound[:, k:])
             relaxations[index] = relaxation(lower, upper)  # of the tightened bounds, for the layers above
         return lowers, uppers, relaxations
 
@@ -296,9 +300,9 @@ class BatchBounder:
         bound = self._widen(value, magnitude, True)
         if self.lower_slopes and relaxations:
             value, _, magnitude = self._back_substitute(start, const, lo, hi, with_lower_slope(relaxations, lowers, uppers, 0.0))
-            bound = np.minimum(bound, self._widen(value, magnitude, True))
+            bound = np.fmin(bound, self._widen(value, magnitude, True))
         low, high = self.interval(form, lo, hi, lowers, uppers)
-        return np.maximum(-bound[:, rows:], low), np.minimum(bound[:, :rows], high)
+        return np.fmax(-bound[:, rows:], low), np.fmin(bound[:, :rows], high)
 
     def form_upper(self, form: Affine, lo, hi, relaxations) -> tuple[np.ndarray, np.ndarray]:
         """Widened upper bounds of each row of ``form`` (over the sources) over each box, (n, rows), and

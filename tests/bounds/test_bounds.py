@@ -338,3 +338,32 @@ def test_boxes_in_groups_get_the_bounds_of_one_padded_batch_and_hold_every_sampl
         x = lo[i] + rng.random((4000, 3)) * (hi[i] - lo[i])
         z = np.concatenate(network.forward(x).pre_activations, axis=1)
         assert np.all(z >= lower[i] - 1e-12) and np.all(z <= upper[i] + 1e-12)
+
+
+def test_a_nan_back_substitution_never_tightens_a_bound(monkeypatch):
+    """When a back-substitution comes out NaN (an overflow on the way), the bounds stay the interval
+    ones: a NaN bound would make the neuron look strictly inactive to the relaxation, and every
+    sampled value must still lie within them."""
+    rng = np.random.default_rng(3)
+    net = Network.mlp([(rng.standard_normal((6, 2)), rng.standard_normal(6)), (rng.standard_normal((6, 6)), rng.standard_normal(6)),
+                       (rng.standard_normal((1, 6)), rng.standard_normal(1))])
+    lo, hi = np.full((1, 2), -1.0), np.full((1, 2), 1.0)
+    unknown = np.full((1, net.neuron_count), np.inf)
+    bounder = BatchBounder(net)
+    interval = [np.concatenate(b, axis=1) for b in bounder.neuron_bounds(lo, hi, -unknown, unknown, back_substitute=False)[:2]]
+    real = BatchBounder._back_substitute
+
+    def nan_values(self, *args, **kwargs):
+        value, on_x, magnitude = real(self, *args, **kwargs)
+        return np.full_like(value, np.nan), on_x, magnitude
+
+    monkeypatch.setattr(BatchBounder, "_back_substitute", nan_values)
+    for bounds in (bounder.neuron_bounds(lo, hi, -unknown, unknown), bounder.optimised_neuron_bounds(lo, hi, -unknown, unknown, 2)):
+        lower, upper = (np.concatenate(b, axis=1) for b in bounds[:2])
+        assert not np.isnan(lower).any() and not np.isnan(upper).any()
+        assert np.array_equal(lower, interval[0]) and np.array_equal(upper, interval[1])
+        low, high = bounder.form_bounds(net.output, lo, hi, bounds[0], bounds[1])
+        assert np.isfinite(low).all() and np.isfinite(high).all()
+    trace = net.forward(rng.uniform(-1, 1, (5000, 2)))
+    z = np.concatenate(trace.pre_activations, axis=1)
+    assert np.all(z >= interval[0]) and np.all(z <= interval[1])
