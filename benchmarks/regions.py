@@ -48,6 +48,7 @@ from milp.enumeration.engines import regions
 from milp.enumeration.tree import SearchStats, split_search
 from milp.core.conditions import parse_conditions
 from milp.search.tighten import pre_activation_bounds
+from milp.core.tolerances import REGION_TOLERANCE
 
 import data  # benchmarks/data.py: where the benchmark data is
 
@@ -254,7 +255,7 @@ def conditions_table(args) -> int:
             continue
         conditions = parse_conditions(net, where)
         bounds = pre_activation_bounds(net, box, "symbolic")
-        tol = 1e-7 * max(1.0, float(np.max(box.widths)))
+        tol = REGION_TOLERANCE * max(1.0, float(np.max(box.widths)))
         found, seconds, stats = [], [], []
         for prune in (True, False):
             counters = SearchStats()

@@ -242,6 +242,13 @@ class _Search:
         self.flat_lower = np.concatenate([np.asarray(l, dtype=float) for l in bounds.lower]) if bounds.lower else np.zeros(0)
         self.flat_upper = np.concatenate([np.asarray(u, dtype=float) for u in bounds.upper]) if bounds.upper else np.zeros(0)
         self.prune_by_bounds = prune_by_bounds
+        # for each count of fixed layers: the conditions still pending, stacked into one form (None
+        # when none is), and the sources left, renumbered from 1 (see excluded_by_bounds)
+        widths = network.widths
+        self.pending = [Affine.stack([c.expression for c, at in zip(conditions, self.ready_at) if at > fixed])
+                        if any(at > fixed for at in self.ready_at) else None for fixed in range(len(widths) + 1)]
+        self.open_sources = [[unit(s - fixed, widths[s - 1]) for s in range(fixed + 1, len(widths) + 1)] for fixed in range(len(widths) + 1)]
+        self.offsets = network.neuron_offsets()
         self.checks = self.prunes = 0  # of excluded_by_bounds: nodes it was asked about, nodes it dropped
 
     def add_ready_conditions(self, node: Node) -> bool:
@@ -294,8 +301,8 @@ class _Search:
         """
         if not self.prune_by_bounds or node.layer == 0 or node.unstable_left < _CHECKED_UNSTABLE:
             return False
-        pending = [c for c, layer in zip(self.conditions, self.ready_at) if layer > node.layer]
-        if not pending:
+        fixed = node.layer
+        if self.pending[fixed] is None:
             return False
         self.checks += 1
         if self.checks > _CHECK_RATE[1] and self.prunes * _CHECK_RATE[0] < self.checks and self.checks % _CHECK_RATE[1]:
@@ -306,12 +313,10 @@ class _Search:
             lower, upper = node.outer
         # the layers left as a network over x: each fixed source through its map in x (the node's
         # patterns), the others renumbered from 1
-        fixed = node.layer
-        widths = self.network.widths
-        sources = [Affine(((0, M),), m) for M, m in node.maps] + [unit(s - fixed, widths[s - 1]) for s in range(fixed + 1, len(widths) + 1)]
-        output = Affine.stack([c.expression for c in pending])
-        rest = Network(self.box.dim, tuple(substitute(layer, sources) for layer in self.network.relu_layers[fixed:]), substitute(output, sources))
-        start = self.network.neuron_offsets()[fixed]
+        sources = [Affine(((0, M),), m) for M, m in node.maps] + self.open_sources[fixed]
+        rest = Network(self.box.dim, tuple(substitute(layer, sources) for layer in self.network.relu_layers[fixed:]),
+                       substitute(self.pending[fixed], sources))
+        start = self.offsets[fixed]
         known_lower, known_upper = self.flat_lower[None, start:], self.flat_upper[None, start:]
         bounder = BatchBounder(rest, lower_slopes=False)  # one back-substitution a layer: half the work
         lo, hi = lower[None, :], upper[None, :]
