@@ -100,8 +100,9 @@ class BackgroundCall:
     comes back on its stdout; closing its stdin asks it to stop (so does the caller's exit).
     """
 
-    def __init__(self, function: Callable, args: tuple, deadline: Deadline = NO_DEADLINE, name: str = "a child process"):
-        self._deadline, self._name = deadline, name
+    def __init__(self, function: Callable, args: tuple, deadline: Deadline = NO_DEADLINE, name: str = "a child process",
+                 grace: float | None = None):
+        self._deadline, self._name, self._grace = deadline, name, grace
         self._lock = threading.Lock()
         self._cancelled = self._sent = False
         self._answer: Any = None
@@ -142,11 +143,21 @@ class BackgroundCall:
         return not self._talk.is_alive()
 
     def cancel(self) -> None:
-        """Ask the call to stop: its deadline's stop request is set in the child."""
+        """Ask the call to stop: its deadline's stop request is set in the child. With ``grace``, a
+        child still running that many seconds later is killed (its answer is then None)."""
         with self._lock:
+            first = not self._cancelled
             self._cancelled = True
             if self._sent:
                 self._close_stdin()
+        if first and self._grace is not None:
+            timer = threading.Timer(self._grace, self._kill)
+            timer.daemon = True
+            timer.start()
+
+    def _kill(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
 
     def join(self) -> Any:
         """Wait for the answer (a stop request on the deadline is passed on); an exception the call

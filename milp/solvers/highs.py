@@ -319,6 +319,12 @@ class HighsSolver:
         return Solution(status, objective, bound, values, seconds, nodes)
 
 
+# HiGHS 1.16 asks whether to stop between nodes, not within its root's cut rounds and sub-MIP
+# heuristics: on a 10-64x4 net's root it went 7 s without asking. A cancelled background solve
+# has this long to stop; then its process is ended (Ctrl-C answers within the second or two promised).
+CANCEL_GRACE = 1.0
+
+
 class BackgroundSolve(BackgroundCall):
     """One MILP solved by HiGHS in a child process, beside the caller's own work (a portfolio's arm).
 
@@ -327,11 +333,12 @@ class BackgroundSolve(BackgroundCall):
     callback that waits for the lock while the caller's numpy code holds it. ``objective`` is
     :meth:`HighsSolver.set_objective`'s ``(columns, coefficients, constant, maximize)``;
     ``deadline`` limits the solve (its stop request is passed on by :meth:`join`); :meth:`cancel`
-    stops it at its next node (its outcome is then ``INTERRUPTED`` or ``FEASIBLE``).
+    stops it at its next node (its outcome is then ``INTERRUPTED`` or ``FEASIBLE``), or after
+    :data:`CANCEL_GRACE` seconds ends the process, and with it what the solve had found.
     """
 
     def __init__(self, model: MilpModel, options: SolverOptions, objective: tuple, deadline: Deadline = NO_DEADLINE):
-        super().__init__(_solve_model, (model, options, objective), deadline, name="the HiGHS child process")
+        super().__init__(_solve_model, (model, options, objective), deadline, name="the HiGHS child process", grace=CANCEL_GRACE)
 
     def join(self) -> Solution:
         """Wait for the solve's :class:`Solution` (a stop request on the deadline is passed on)."""

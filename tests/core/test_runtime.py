@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,27 @@ def test_a_background_call_keeps_the_callers_thread_limit(monkeypatch, asked, he
 
 def threads_in_child(deadline):
     return os.environ["OPENBLAS_NUM_THREADS"], os.environ["OMP_NUM_THREADS"]
+
+
+def deaf_in_child(seconds, deadline):
+    """A call that never looks at its deadline (as HiGHS in its root's cut rounds)."""
+    time.sleep(seconds)
+    return "done"
+
+
+@pytest.mark.parametrize("grace", [None, 0.5])
+def test_a_cancelled_call_that_does_not_stop_is_ended_after_its_grace(monkeypatch, grace):
+    """Without ``grace`` a cancelled call is waited for and answers; with it, its process ends that
+    long after the cancel and the answer is None."""
+    here = Path(__file__).resolve().parent
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join((str(here), str(here.parent))))
+    call = BackgroundCall(deaf_in_child, (3.0,), Deadline.after(60), grace=grace)
+    time.sleep(1.0)  # the child has started the call
+    started = time.perf_counter()
+    call.cancel()
+    answer = call.join()
+    waited = time.perf_counter() - started
+    if grace is None:
+        assert answer == "done" and waited > 1.0
+    else:
+        assert answer is None and waited < 1.5
