@@ -157,7 +157,7 @@ def acas_ranges(limit: float) -> int:
                 form = value_form(net, "y", output)
                 form = form if sign > 0 else negated(form)
                 ours, seconds = timed(lambda: maximize(net, box, form, deadline=Deadline.after(limit)))
-                plain, plain_seconds = timed(lambda: milp_maximum(net, box, plain_bounds, form, None, Deadline.after(limit), SolverOptions()))
+                plain, plain_seconds = timed(lambda: milp_maximum(net, box, plain_bounds, form, None, Deadline.after(limit), SolverOptions(), plain=True))
                 cells = []
                 for solver, result, spent in (("ours", ours, seconds), ("plain", plain, plain_seconds)):
                     done = result.status == "optimal"
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
                     found, seconds = timed(lambda: maximize(sub, box, form, deadline=Deadline.after(args.limit)))
                     done, value, bound = found.status == "optimal", found.value, found.upper_bound
                     seen = found.value
-                plain, plain_seconds = timed(lambda: milp_maximum(sub, box, interval_bounds(sub, box), form, None, Deadline.after(args.limit), SolverOptions()))
+                plain, plain_seconds = timed(lambda: milp_maximum(sub, box, interval_bounds(sub, box), form, None, Deadline.after(args.limit), SolverOptions(), plain=True))
                 plain_done = plain.status == "optimal"
                 proved = value if done else plain.value if plain_done else None
                 sign = -1.0 if question.startswith("min") else 1.0

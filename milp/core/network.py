@@ -251,6 +251,16 @@ class Network:
         """Start of each ReLU layer in the flat pattern, shape ``(layers + 1,)``."""
         return np.concatenate([[0], np.cumsum(self.widths)]).astype(int)
 
+    def unread_neurons(self) -> np.ndarray:
+        """The neurons whose activation no later ReLU layer reads (only the output may), as a bool mask
+        in pattern order, shape ``(neurons,)``: in an MLP, the last ReLU layer."""
+        read = [np.zeros(width, dtype=bool) for width in self.widths]
+        for affine in self.relu_layers:
+            for source, matrix in affine.terms:
+                if source > 0:
+                    read[source - 1] |= np.any(matrix != 0, axis=0)
+        return ~np.concatenate(read) if read else np.zeros(0, dtype=bool)
+
     def below(self, layer: int, output: Affine | None = None) -> "Network":
         """The ReLU layers before ``layer``, with ``output`` as output (default: ``layer``'s
         pre-activation): the network a question about that layer's neurons reads."""

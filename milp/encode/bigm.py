@@ -20,6 +20,12 @@ For a neuron with pre-activation bounds ``l <= z <= u`` (from :mod:`milp.bounds.
   constants are the neuron's own bounds, never a generic M: loose constants make the
   LP relaxation weak and, at HiGHS's tolerances, let wrong "optimal" points through.
 
+A maximisation needs no binary on an unstable neuron whose ``h`` it can only lose by raising:
+one read by no later layer, with a coefficient ``<= 0`` in the objective (about half of the last
+ReLU layer of an MLP). Such a neuron keeps ``h >= z`` and ``h >= 0`` alone; at an optimum ``h``
+is then ``max(0, z)`` (any larger ``h`` lowers the objective), so the optimum is the network's.
+:func:`binary_free` finds them; :func:`build_milp` takes them as ``without_binary``.
+
 The model is built once from CSR arrays (fast to hand to any solver); conditions and
 objectives are linear rows over the same columns (:func:`affine_row`).
 """
@@ -35,7 +41,7 @@ from milp.bounds.propagate import Bounds
 from milp.core.box import Box
 from milp.core.network import Affine, Network
 
-__all__ = ["Layout", "MilpModel", "build_milp", "affine_row", "affine_rows", "condition_rows"]
+__all__ = ["Layout", "MilpModel", "build_milp", "binary_free", "affine_row", "affine_rows", "condition_rows"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class Layout:
 
     ``input`` and ``activations[l]`` are column index arrays of shapes ``(input_dim,)`` and
     ``(width_l,)``; ``binaries[l]`` has shape ``(width_l,)`` with the binary's column for an
-    unstable neuron and -1 for a stable one.
+    unstable neuron and -1 for a stable one (or an unstable one built without its binary).
     """
 
     input: np.ndarray
@@ -132,10 +138,29 @@ def condition_rows(layout: Layout, conditions) -> tuple[sp.csr_matrix, np.ndarra
     return sp.vstack(mats, format="csr"), lower, np.full(lower.shape, np.inf)
 
 
-def build_milp(network: Network, box: Box, bounds: Bounds) -> MilpModel:
-    """The big-M MILP of ``network`` over ``box`` with the given pre-activation bounds."""
+def binary_free(network: Network, form: Affine) -> np.ndarray:
+    """The neurons whose binary a maximisation of the one-row ``form`` does not need, as a bool mask
+    in pattern order, shape ``(neurons,)``: those read by no later ReLU layer whose coefficient in
+    ``form`` is ``<= 0`` (so the maximum never gains from ``h`` above ``max(0, z)``)."""
+    coefficient = np.zeros(network.neuron_count)
+    offsets = network.neuron_offsets()
+    for source, matrix in form.terms:
+        if source > 0:
+            coefficient[offsets[source - 1]:offsets[source]] += matrix[0]
+    return network.unread_neurons() & (coefficient <= 0)
+
+
+def build_milp(network: Network, box: Box, bounds: Bounds, without_binary: np.ndarray | None = None) -> MilpModel:
+    """The big-M MILP of ``network`` over ``box`` with the given pre-activation bounds.
+
+    ``without_binary`` (neurons,), a bool mask in pattern order, marks unstable neurons to model by
+    ``h >= z``, ``h >= 0`` alone, which is exact only for an objective that :func:`binary_free` allows.
+    """
     box.check_dim(network.input_dim)
     widths = network.widths
+    offsets = network.neuron_offsets()
+    free = [np.zeros(width, dtype=bool) if without_binary is None else without_binary[offsets[layer]:offsets[layer + 1]]
+            for layer, width in enumerate(widths)]
     # Columns: x, then h of every layer, then binaries of unstable neurons.
     input_cols = np.arange(network.input_dim)
     activations, start = [], network.input_dim
@@ -144,7 +169,7 @@ def build_milp(network: Network, box: Box, bounds: Bounds) -> MilpModel:
         start += width
     binaries = []
     for layer in range(len(widths)):
-        unstable = bounds.unstable(layer)
+        unstable = bounds.unstable(layer) & ~free[layer]
         cols = np.full(widths[layer], -1, dtype=int)
         cols[unstable] = np.arange(start, start + int(unstable.sum()))
         start += int(unstable.sum())
@@ -188,7 +213,8 @@ def build_milp(network: Network, box: Box, bounds: Bounds) -> MilpModel:
         z_matrix, c = affine_rows(layout, affine)
         active = np.flatnonzero(lo >= 0)
         inactive = np.flatnonzero(hi <= 0)
-        unstable = np.flatnonzero((lo < 0) & (hi > 0))
+        unstable = np.flatnonzero((lo < 0) & (hi > 0) & ~free[layer])
+        relaxed = np.flatnonzero((lo < 0) & (hi > 0) & free[layer])
         # stable inactive: h = 0 (column fixed)
         col_lower[h[inactive]] = col_upper[h[inactive]] = 0.0
         # upper bound exactly 0: a branch's split, whose z <= 0 is a constraint of the sub-problem, not a fact
@@ -205,6 +231,9 @@ def build_milp(network: Network, box: Box, bounds: Bounds) -> MilpModel:
         emit(z_matrix, unstable, h[unstable], 1.0, None, None, c_u, np.inf)  # h >= z
         emit(z_matrix, unstable, h[unstable], 1.0, d, -l_u, -np.inf, c_u - l_u)  # h <= z - l (1 - d)
         emit(None, unstable, h[unstable], 1.0, d, -u_u, -np.inf, 0.0)  # h <= u d
+        # unstable, no binary needed: h >= z and h in [0, u]
+        col_lower[h[relaxed]], col_upper[h[relaxed]] = 0.0, hi[relaxed]
+        emit(z_matrix, relaxed, h[relaxed], 1.0, None, None, c[relaxed], np.inf)
 
     if rows:
         matrix = sp.csr_matrix(

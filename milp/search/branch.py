@@ -103,6 +103,10 @@ class Settings:
     # intermediate bounds), which every sub-problem then keeps (0: CROWN's at the root, recomputed in
     # every sub-problem). A sub-problem's splits then act on its bound through their multipliers.
     root_steps: int = 20
+    # a maximum's neuron branching leaves alone the neurons whose binary its objective does not need
+    # (milp.encode.bigm.binary_free: the last ReLU layer's neurons the objective weighs down): their
+    # LP relaxation is already exact for it, and the leaves' MILPs take them without a binary
+    unsplit_free: bool = True
     # input branching: the same tuning of each open row's lower ReLU slopes in every sub-box (0: CROWN's
     # slopes and slope 0 only). Measured on ACAS Xu property 2 (116 s each), tuning from CROWN's slopes:
     # with 0, nets 3_3 and 4_2 time out (about 23,000 sub-boxes); 4 steps leave 4_2 open, 8 leave it
@@ -412,7 +416,7 @@ class BranchAndBound:
     def __init__(self, network: Network, objective: Objective, accept: Accept, leaf: Leaf, deadline: Deadline,
                  settings: Settings = Settings(), rng: np.random.Generator | None = None, threshold: float = 0.0,
                  moving: bool = False, known: tuple[np.ndarray, np.ndarray] | None = None,
-                 race: Callable[[], bool] | None = None):
+                 race: Callable[[], bool] | None = None, unsplit: np.ndarray | None = None):
         self.network, self.objective, self.accept, self.leaf = network, objective, accept, leaf
         self.deadline, self.settings = deadline, settings
         self.rng = rng if rng is not None else np.random.default_rng(0)
@@ -420,6 +424,10 @@ class BranchAndBound:
         self.moving = moving  # the threshold is a best value so far (maximisation): close within `optimality`
         self.known = known  # (lower, upper) (neurons,) bounds known over the whole box
         self.race = race  # true when another arm of a portfolio has finished: stop as at the deadline
+        # (neurons,) neurons never split: their split cannot tighten the bound, and the leaf's model
+        # needs no binary for them (a maximum's: milp.encode.bigm.binary_free); nor do they count
+        # towards a leaf's unstable neurons
+        self.unsplit = np.zeros(network.neuron_count, dtype=bool) if unsplit is None else np.asarray(unsplit, dtype=bool)
         self.counters = Counters()
         self.closed_upper = -np.inf  # the largest bound of a box closed within the optimality tolerance
         self.open_upper = np.inf  # after a stop: the largest bound of a box left open (none bounded yet: inf)
@@ -649,7 +657,8 @@ class BranchAndBound:
             lk, uk = lower[:, kept], upper[:, kept]
             unstable = (lk < 0) & (uk > 0)
             gain = np.maximum(c, 0.0) * upper_offset - 0.5 * np.minimum(c, 0.0) * np.minimum(uk, -lk)
-            score[:, offsets[layer] + kept] = np.where(unstable, gain + 1e-12 * (uk - lk), -np.inf)
+            splittable = unstable & ~self.unsplit[offsets[layer] + kept]
+            score[:, offsets[layer] + kept] = np.where(splittable, gain + 1e-12 * (uk - lk), -np.inf)
         chosen = np.argmax(score, axis=1)
         return np.where(np.isfinite(score[index, chosen]), chosen, -1)
 
@@ -762,7 +771,7 @@ class BranchAndBound:
                 if boxes.count == 0:
                     continue
                 # leaves: too small to split, or few unstable neurons -> the caller's exact leaf
-                unstable = ((boxes.lower < 0) & (boxes.upper > 0)).sum(axis=1)
+                unstable = ((boxes.lower < 0) & (boxes.upper > 0) & ~self.unsplit).sum(axis=1)
                 if self.neuron_branching:
                     tiny = boxes.neuron < 0  # no unstable neuron left to split
                 else:

@@ -272,7 +272,7 @@ def test_neuron_branching_proves_the_plain_milp_maximum(seed):
     network = random_mlp(rng, [4, 8, 8, 1])
     box = Box(np.full(4, -1.0), np.full(4, 1.0))
     form = value_form(network, "y", 0)
-    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions())
+    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions(), plain=True)
     found = maximize(network, box, form, portfolio=False, settings=NEURONS, deadline=Deadline.after(60))
     assert plain.status == found.status == "optimal"
     assert found.value == pytest.approx(plain.value, rel=1e-6, abs=1e-7)
@@ -287,7 +287,7 @@ def test_trial_splits_over_a_shortlist_of_inputs_prove_the_plain_milp_maximum(se
     network = random_mlp(rng, [5, 10, 10, 1])
     box = Box(np.full(5, -1.0), np.full(5, 1.0))
     form = value_form(network, "y", 0)
-    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions())
+    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions(), plain=True)
     settings = replace(QUERY_SETTINGS, split="trial", trial_dims=trial_dims, input_steps=4)
     found = maximize(network, box, form, portfolio=False, settings=settings, deadline=Deadline.after(60))
     assert plain.status == found.status == "optimal"
@@ -414,7 +414,7 @@ def test_past_its_memory_budget_the_stack_stops_growing_best_first_and_the_maxim
     network = random_mlp(rng, [3, 12, 12, 1])
     box = Box(np.full(3, -1.0), np.full(3, 1.0))
     form = value_form(network, "y", 0)
-    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions())
+    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions(), plain=True)
     for stack_memory in (2**40, 20_000, 0):
         engine = engine_for(network, form, box, stack_memory)
         assert engine.run() == "closed"

@@ -93,7 +93,7 @@ def test_a_maximum_that_restarts_from_refined_bounds_is_the_plain_milp_maximum(s
     network = random_mlp(rng, [4, 8, 8, 1])
     box = Box(np.full(4, -1.0), np.full(4, 1.0))
     form = value_form(network, "y", 0)
-    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions())
+    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions(), plain=True)
     found = maximize(network, box, form, portfolio=portfolio, settings=REFINE_AT_ONCE, deadline=Deadline.after(60))
     assert plain.status == found.status == "optimal"
     assert found.value == pytest.approx(plain.value, rel=1e-6, abs=1e-7)
