@@ -24,6 +24,7 @@ A maximisation needs no binary on an unstable neuron whose ``h`` it can only los
 one read by no later layer, with a coefficient ``<= 0`` in the objective (about half of the last
 ReLU layer of an MLP). Such a neuron keeps ``h >= z`` and ``h >= 0`` alone; at an optimum ``h``
 is then ``max(0, z)`` (any larger ``h`` lowers the objective), so the optimum is the network's.
+The same holds for conditions ``e >= 0`` whose every row weighs the neuron at or below zero.
 :func:`binary_free` finds them; :func:`build_milp` takes them as ``without_binary``.
 
 The model is built once from CSR arrays (fast to hand to any solver); conditions and
@@ -138,16 +139,20 @@ def condition_rows(layout: Layout, conditions) -> tuple[sp.csr_matrix, np.ndarra
     return sp.vstack(mats, format="csr"), lower, np.full(lower.shape, np.inf)
 
 
-def binary_free(network: Network, form: Affine) -> np.ndarray:
-    """The neurons whose binary a maximisation of the one-row ``form`` does not need, as a bool mask
-    in pattern order, shape ``(neurons,)``: those read by no later ReLU layer whose coefficient in
-    ``form`` is ``<= 0`` (so the maximum never gains from ``h`` above ``max(0, z)``)."""
-    coefficient = np.zeros(network.neuron_count)
+def binary_free(network: Network, form: Affine, per_row: bool = False) -> np.ndarray:
+    """The neurons whose binary neither a maximisation of the one-row ``form`` nor the constraints
+    ``form >= 0`` (each row) need, as a bool mask in pattern order, shape ``(neurons,)``: those read
+    by no later ReLU layer whose coefficient in every row of ``form`` is ``<= 0``. With ``h >= z``
+    and ``h >= 0`` alone, an ``h`` above ``max(0, z)`` only lowers each row: the maximum is the
+    network's, and a point meeting the rows meets them in the network too. With ``per_row``, the
+    mask of each row on its own, shape ``(rows, neurons)``."""
+    coefficient = np.zeros((form.out_dim, network.neuron_count))
     offsets = network.neuron_offsets()
     for source, matrix in form.terms:
         if source > 0:
-            coefficient[offsets[source - 1]:offsets[source]] += matrix[0]
-    return network.unread_neurons() & (coefficient <= 0)
+            coefficient[:, offsets[source - 1]:offsets[source]] += matrix
+    free = network.unread_neurons() & (coefficient <= 0)
+    return free if per_row else np.all(free, axis=0)
 
 
 def build_milp(network: Network, box: Box, bounds: Bounds, without_binary: np.ndarray | None = None) -> MilpModel:

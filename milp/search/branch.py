@@ -103,9 +103,9 @@ class Settings:
     # intermediate bounds), which every sub-problem then keeps (0: CROWN's at the root, recomputed in
     # every sub-problem). A sub-problem's splits then act on its bound through their multipliers.
     root_steps: int = 20
-    # a maximum's neuron branching leaves alone the neurons whose binary its objective does not need
-    # (milp.encode.bigm.binary_free: the last ReLU layer's neurons the objective weighs down): their
-    # LP relaxation is already exact for it, and the leaves' MILPs take them without a binary
+    # neuron branching leaves alone, for each row, the neurons whose binary the row does not need
+    # (milp.encode.bigm.binary_free: the last ReLU layer's neurons the row weighs down): their LP
+    # relaxation is already exact for it, and the leaves' MILPs take them without a binary
     unsplit_free: bool = True
     # input branching: the same tuning of each open row's lower ReLU slopes in every sub-box (0: CROWN's
     # slopes and slope 0 only). Measured on ACAS Xu property 2 (116 s each), tuning from CROWN's slopes:
@@ -424,10 +424,14 @@ class BranchAndBound:
         self.moving = moving  # the threshold is a best value so far (maximisation): close within `optimality`
         self.known = known  # (lower, upper) (neurons,) bounds known over the whole box
         self.race = race  # true when another arm of a portfolio has finished: stop as at the deadline
-        # (neurons,) neurons never split: their split cannot tighten the bound, and the leaf's model
-        # needs no binary for them (a maximum's: milp.encode.bigm.binary_free); nor do they count
-        # towards a leaf's unstable neurons
-        self.unsplit = np.zeros(network.neuron_count, dtype=bool) if unsplit is None else np.asarray(unsplit, dtype=bool)
+        # neurons not split for a row, (K, neurons) (or (neurons,), the same for every row): their
+        # split cannot tighten that row's bound, and the leaves' models need no binary for them
+        # (milp.encode.bigm.binary_free). A box whose chosen row leaves none to split splits one
+        # that some row needs; those no row needs do not count towards a leaf's unstable neurons.
+        rows = objective.form.out_dim
+        unsplit = np.zeros(network.neuron_count, dtype=bool) if unsplit is None else np.asarray(unsplit, dtype=bool)
+        self.unsplit_rows = np.broadcast_to(unsplit, (rows, network.neuron_count))
+        self.unsplit = np.all(self.unsplit_rows, axis=0)
         self.counters = Counters()
         self.closed_upper = -np.inf  # the largest bound of a box closed within the optimality tolerance
         self.open_upper = np.inf  # after a stop: the largest bound of a box left open (none bounded yet: inf)
@@ -657,10 +661,17 @@ class BranchAndBound:
             lk, uk = lower[:, kept], upper[:, kept]
             unstable = (lk < 0) & (uk > 0)
             gain = np.maximum(c, 0.0) * upper_offset - 0.5 * np.minimum(c, 0.0) * np.minimum(uk, -lk)
-            splittable = unstable & ~self.unsplit[offsets[layer] + kept]
-            score[:, offsets[layer] + kept] = np.where(splittable, gain + 1e-12 * (uk - lk), -np.inf)
-        chosen = np.argmax(score, axis=1)
-        return np.where(np.isfinite(score[index, chosen]), chosen, -1)
+            score[:, offsets[layer] + kept] = np.where(unstable, gain + 1e-12 * (uk - lk), -np.inf)
+        # the chosen row's unsplit neurons after the others, and those of every row last: a leaf that
+        # could not decide a box (a point the checks refused) still has them to split
+        chosen = np.full(n, -1)
+        for excluded in (self.unsplit_rows[row], self.unsplit[None, :], None):
+            tier = score if excluded is None else np.where(excluded, -np.inf, score)
+            left = np.flatnonzero(chosen < 0)
+            best = np.argmax(tier[left], axis=1)
+            found = np.isfinite(tier[left, best])
+            chosen[left[found]] = best[found]
+        return chosen
 
     def bound(self, boxes: Boxes, computed: tuple | None = None) -> Boxes:
         """Bound each box; returns the boxes where some disjunct stays open, with their bounds.

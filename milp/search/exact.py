@@ -149,7 +149,8 @@ def _maximum_of(network, box, model, solution, form, reference, check_network=No
 
 def milp_reach(network, box, bounds, conditions, reference, deadline, options) -> tuple[str, np.ndarray | None, str]:
     """One MILP over ``box``: ``("sat", x, "")``, ``("unsat", None, why)`` or ``("unknown", None, why)``."""
-    model = build_milp(network, box, bounds)
+    rows = Affine.stack([c.expression for c in conditions]) if conditions else None
+    model = build_milp(network, box, bounds, None if rows is None else binary_free(network, rows))
     solver = HighsSolver(model, options)
     strict = [c for c in conditions if c.strict]
     rows, lower, upper = condition_rows(model.layout, [c for c in conditions if not c.strict])

@@ -523,7 +523,8 @@ def reach(
     objective = Objective.of_rows(box, form, [0], [c.strict for c in conditions])
     settings = replace(settings, samples=samples, attack_starts=settings.attack_starts if samples else 0)
     engine = BranchAndBound(network, objective, accept, leaf, deadline, settings, np.random.default_rng(seed),
-                            known=_known(network, box, bounds, deadline))
+                            known=_known(network, box, bounds, deadline),
+                            unsplit=binary_free(network, form, per_row=True) if settings.unsplit_free else None)
     try:
         engine.falsify()
         outcome = engine.run()
