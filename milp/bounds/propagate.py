@@ -382,64 +382,67 @@ class BatchBounder:
         # iterations; `left` then holds the best iterate of every box (over all n), filled as they leave
         active, left, first_value = np.arange(n), None, None
         state_signs, state_unstable = list(signs), list(unstable)
-        for step in range(steps + 1 if steps > 0 else 0):  # no steps: CROWN's slopes, bounded below
-            multipliers = [None if b is None else b * sign for b, sign in zip(beta, state_signs)]
-            met: list = []
-            value, on_x, _ = self._back_substitute(start32, const32, lo32, hi32, relaxations32, alpha, multipliers, met)
-            better = value < best
-            np.copyto(best, value, where=better)
-            if step:  # step 0's slopes and multipliers are the initial ones, already held
-                kept_better = better[:, :, None]
-                for a, b in zip(alpha, best_alpha):
-                    np.copyto(b, a, where=kept_better)
-                for a, b in zip(beta, best_beta):
-                    if b is not None:
+        # an iterate that overflows or goes NaN in float32 is never kept (it is not below `best`), and
+        # BLAS kernels have been seen to raise the invalid flag on finite data: no warning from here
+        with np.errstate(invalid="ignore", over="ignore"):
+            for step in range(steps + 1 if steps > 0 else 0):  # no steps: CROWN's slopes, bounded below
+                multipliers = [None if b is None else b * sign for b, sign in zip(beta, state_signs)]
+                met: list = []
+                value, on_x, _ = self._back_substitute(start32, const32, lo32, hi32, relaxations32, alpha, multipliers, met)
+                better = value < best
+                np.copyto(best, value, where=better)
+                if step:  # step 0's slopes and multipliers are the initial ones, already held
+                    kept_better = better[:, :, None]
+                    for a, b in zip(alpha, best_alpha):
                         np.copyto(b, a, where=kept_better)
-            if step == steps:
-                break
-            done = np.zeros(best.shape[0], dtype=bool)
-            if step == 0:
-                first_value = best.copy()
-            elif enough is not None:
-                done = np.all(best < enough, axis=1)
-                if step % 8 == 0:
-                    # too far to go: even at the pace so far some row would not get below `enough`
-                    pace = (first_value - best) / step
-                    done |= np.any(best - pace * (steps - step) >= enough, axis=1)
-            # drop the boxes that have finished, once they are enough to be worth gathering the others' state
-            if done.any() and (done.all() or done.sum() * 8 >= done.size):
-                if left is None:  # the state arrays still cover every box: they keep the leavers' iterates
-                    left = (best_alpha, best_beta)
-                else:
-                    out = active[done]
-                    for full, part in zip([*left[0], *left[1]], [*best_alpha, *best_beta]):
-                        if full is not None:
-                            full[out] = part[done]
-                if done.all():  # every box has left: `left` holds them all
-                    (best_alpha, best_beta), left = left, None
+                    for a, b in zip(beta, best_beta):
+                        if b is not None:
+                            np.copyto(b, a, where=kept_better)
+                if step == steps:
                     break
-                keep = np.flatnonzero(~done)
-                active = active[keep]
-                best, first_value, enough = best[keep], first_value[keep], enough[keep]
-                best_alpha = [a[keep] for a in best_alpha]
-                best_beta = [None if b is None else b[keep] for b in best_beta]
-                met = [(source, c[keep] if c.ndim == 3 else c) for source, c in met]  # (R, kept): shared rows
-                on_x, lo32, hi32 = on_x[keep], lo32[keep], hi32[keep]
-                start32 = {source: m[keep] if m.ndim == 3 else m for source, m in start32.items()}
-                const32 = const32[keep] if const32.ndim == 2 else const32
-                relaxations32 = [(a[keep], s_[keep], t[keep], kept) for a, s_, t, kept in relaxations32]
-                alpha = [a[keep] for a in alpha]
-                beta = [None if b is None else b[keep] for b in beta]
-                alpha_moments = [[m[keep] for m in ms] for ms in alpha_moments]
-                beta_moments = [None if ms is None else [m[keep] for m in ms] for ms in beta_moments]
-                state_signs = [None if g is None else g[keep] for g in state_signs]
-                state_unstable = [u[keep] for u in state_unstable]
-            for layer, gz, c in self._gradients(met, on_x, lo32, hi32, relaxations32, alpha):
-                g_alpha = np.where(state_unstable[layer], gz * np.minimum(c, 0.0), 0.0)
-                alpha[layer] = np.clip(alpha[layer] - _adam(alpha_moments[layer], g_alpha, step, rates[0]), 0.0, 1.0)
-                if beta[layer] is not None:
-                    g_beta = gz * state_signs[layer]
-                    beta[layer] = np.maximum(beta[layer] - _adam(beta_moments[layer], g_beta, step, rates[1]), 0.0)
+                done = np.zeros(best.shape[0], dtype=bool)
+                if step == 0:
+                    first_value = best.copy()
+                elif enough is not None:
+                    done = np.all(best < enough, axis=1)
+                    if step % 8 == 0:
+                        # too far to go: even at the pace so far some row would not get below `enough`
+                        pace = (first_value - best) / step
+                        done |= np.any(best - pace * (steps - step) >= enough, axis=1)
+                # drop the boxes that have finished, once they are enough to be worth gathering the others' state
+                if done.any() and (done.all() or done.sum() * 8 >= done.size):
+                    if left is None:  # the state arrays still cover every box: they keep the leavers' iterates
+                        left = (best_alpha, best_beta)
+                    else:
+                        out = active[done]
+                        for full, part in zip([*left[0], *left[1]], [*best_alpha, *best_beta]):
+                            if full is not None:
+                                full[out] = part[done]
+                    if done.all():  # every box has left: `left` holds them all
+                        (best_alpha, best_beta), left = left, None
+                        break
+                    keep = np.flatnonzero(~done)
+                    active = active[keep]
+                    best, first_value, enough = best[keep], first_value[keep], enough[keep]
+                    best_alpha = [a[keep] for a in best_alpha]
+                    best_beta = [None if b is None else b[keep] for b in best_beta]
+                    met = [(source, c[keep] if c.ndim == 3 else c) for source, c in met]  # (R, kept): shared rows
+                    on_x, lo32, hi32 = on_x[keep], lo32[keep], hi32[keep]
+                    start32 = {source: m[keep] if m.ndim == 3 else m for source, m in start32.items()}
+                    const32 = const32[keep] if const32.ndim == 2 else const32
+                    relaxations32 = [(a[keep], s_[keep], t[keep], kept) for a, s_, t, kept in relaxations32]
+                    alpha = [a[keep] for a in alpha]
+                    beta = [None if b is None else b[keep] for b in beta]
+                    alpha_moments = [[m[keep] for m in ms] for ms in alpha_moments]
+                    beta_moments = [None if ms is None else [m[keep] for m in ms] for ms in beta_moments]
+                    state_signs = [None if g is None else g[keep] for g in state_signs]
+                    state_unstable = [u[keep] for u in state_unstable]
+                for layer, gz, c in self._gradients(met, on_x, lo32, hi32, relaxations32, alpha):
+                    g_alpha = np.where(state_unstable[layer], gz * np.minimum(c, 0.0), 0.0)
+                    alpha[layer] = np.clip(alpha[layer] - _adam(alpha_moments[layer], g_alpha, step, rates[0]), 0.0, 1.0)
+                    if beta[layer] is not None:
+                        g_beta = gz * state_signs[layer]
+                        beta[layer] = np.maximum(beta[layer] - _adam(beta_moments[layer], g_beta, step, rates[1]), 0.0)
         if left is not None:  # the boxes tuned to the end join those that left
             for full, part in zip([*left[0], *left[1]], [*best_alpha, *best_beta]):
                 if full is not None:

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -83,6 +84,32 @@ def _sampled_subproblems(network, rng, lo, hi, phases, count=40000):
         keep = _on_split_side(network, x, phases[i])
         if keep.any():
             yield i, network.forward(x[keep])
+
+
+def test_a_tuning_iterate_gone_infinite_is_dropped_without_a_warning(monkeypatch):
+    """An infinite gradient from step 3 on (an overflow in float32) turns the iterates NaN: none of
+    them is kept, no RuntimeWarning reaches the user, and the bound is the best finite iterate's."""
+    rng = np.random.default_rng(4)
+    network = _small_network("mlp", rng)
+    bounder, lo, hi, phases, lowers, uppers, relaxations = _split_boxes(network, rng)
+    form = network.output
+    fixed, *_ = bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, 0)
+    clean, *_ = bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, 3)
+    real, calls = BatchBounder._gradients, []
+
+    def overflowing(self, *args):
+        calls.append(1)
+        return [(layer, gz * (np.inf if len(calls) > 3 else 1.0), c) for layer, gz, c in real(self, *args)]
+
+    monkeypatch.setattr(BatchBounder, "_gradients", overflowing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tuned, *_ = bounder.optimised_upper(form, lo, hi, lowers, uppers, relaxations, 12)
+    assert len(calls) == 12 and np.isfinite(tuned).all()
+    assert np.all(tuned <= fixed + 1e-6 * (1 + np.abs(fixed)))
+    assert np.allclose(tuned, clean, rtol=1e-5, atol=1e-6)  # the first 3 steps' iterates, no later one
+    for i, trace in _sampled_subproblems(network, rng, lo, hi, phases):
+        assert np.all(trace.output.max(axis=0) <= tuned[i] + 1e-9 * (1 + np.abs(tuned[i])))
 
 
 @pytest.mark.parametrize("kind", ["mlp", "residual"])
