@@ -149,8 +149,9 @@ def _maximum_of(network, box, model, solution, form, reference, check_network=No
 
 def milp_reach(network, box, bounds, conditions, reference, deadline, options) -> tuple[str, np.ndarray | None, str]:
     """One MILP over ``box``: ``("sat", x, "")``, ``("unsat", None, why)`` or ``("unknown", None, why)``."""
-    rows = Affine.stack([c.expression for c in conditions]) if conditions else None
-    model = build_milp(network, box, bounds, None if rows is None else binary_free(network, rows))
+    # the conditions' rows, one above the other: the neurons no row needs a binary for
+    stacked = Affine.stack([c.expression for c in conditions]) if conditions else None
+    model = build_milp(network, box, bounds, None if stacked is None else binary_free(network, stacked))
     solver = HighsSolver(model, options)
     strict = [c for c in conditions if c.strict]
     rows, lower, upper = condition_rows(model.layout, [c for c in conditions if not c.strict])
