@@ -42,6 +42,14 @@ def test_binary_free_marks_unread_neurons_the_objective_weighs_down():
     assert binary_free(network, Affine.stack([form, -form])).tolist() == [False, False, False, False, True]
 
 
+def _case(seed: int):
+    """A random plain (even seeds) or residual (odd) 2-input net over [-1, 1]^2 with its symbolic bounds."""
+    rng = np.random.default_rng(seed)
+    network = random_mlp(rng, [2, 6, 6, 2]) if seed % 2 == 0 else random_residual(rng, 2, 5, 2, 2)
+    box = Box(np.full(2, -1.0), np.full(2, 1.0))
+    return rng, network, box, symbolic_bounds(network, box)
+
+
 def _objectives(network):
     last = len(network.widths)
     yield value_form(network, "y", 0)
@@ -52,10 +60,7 @@ def _objectives(network):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_a_maximum_without_needless_binaries_is_the_oracle_maximum(seed):
-    rng = np.random.default_rng(400 + seed)
-    network = random_mlp(rng, [2, 6, 6, 2]) if seed % 2 == 0 else random_residual(rng, 2, 5, 2, 2)
-    box = Box(np.full(2, -1.0), np.full(2, 1.0))
-    bounds = symbolic_bounds(network, box)
+    rng, network, box, bounds = _case(400 + seed)
     dropped = 0
     for form in _objectives(network):
         truth, _ = oracle.exact_max(network, box.lower, box.upper, form)
@@ -74,10 +79,7 @@ def test_a_maximum_without_needless_binaries_is_the_oracle_maximum(seed):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_conditions_without_needless_binaries_get_the_oracle_verdict(seed):
-    rng = np.random.default_rng(500 + seed)
-    network = random_mlp(rng, [2, 6, 6, 2]) if seed % 2 == 0 else random_residual(rng, 2, 5, 2, 2)
-    box = Box(np.full(2, -1.0), np.full(2, 1.0))
-    bounds = symbolic_bounds(network, box)
+    rng, network, box, bounds = _case(500 + seed)
     gap = parse_conditions(network, "y[0] - y[1] >= 0")[0].expression
     top, _ = oracle.exact_max(network, box.lower, box.upper, gap)
     # a second condition that binds (y1 at least or at most its median over the box), and the
