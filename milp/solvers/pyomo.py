@@ -19,7 +19,7 @@ import numpy as np
 from milp.bounds.propagate import Bounds, interval_bounds, symbolic_bounds
 from milp.core.box import Box
 from milp.core.errors import InputError
-from milp.encode.bigm import MilpModel, affine_rows, build_milp
+from milp.encode.bigm import MilpModel, affine_rows, binary_free, build_milp
 from milp.core.network import Network
 
 __all__ = ["to_pyomo", "add_network", "solve_pyomo", "PyomoResult"]
@@ -104,12 +104,14 @@ def add_network(parent, network: Network, box: Box, bounds: Bounds | str = "symb
 
 @dataclass(frozen=True)
 class PyomoResult:
-    """``status`` (``optimal`` or the solver's termination condition), ``objective`` and ``x`` (input_dim,)."""
+    """``status`` (``optimal`` or the solver's termination condition), ``objective``, ``x`` (input_dim,)
+    and the number of ``binaries`` the model had."""
 
     status: str
     objective: float | None
     x: np.ndarray | None
     seconds: float
+    binaries: int = 0
 
 
 def solve_pyomo(
@@ -120,11 +122,14 @@ def solve_pyomo(
     bounds: Bounds | str = "interval",
     solver: str = "highs",
     time_limit: float | None = None,
+    plain: bool = False,
 ) -> PyomoResult:
     """Optimise a linear form ``(columns-matrix row, constant)`` of the network through Pyomo and any solver.
 
     ``objective_rows`` is an :class:`~milp.core.network.Affine` with one row over the network's sources
-    (e.g. ``milp.core.conditions.value_form(network, "y", 0)``).
+    (e.g. ``milp.core.conditions.value_form(network, "y", 0)``). Unstable neurons whose binary this
+    objective does not need (:func:`~milp.encode.bigm.binary_free`) get none, as in the HiGHS path,
+    unless ``plain`` (every unstable neuron with its binary: the textbook model).
     """
     import time
 
@@ -132,7 +137,8 @@ def solve_pyomo(
 
     started = time.perf_counter()
     bounds = _bounds(network, box, bounds)
-    model = build_milp(network, box, bounds)
+    free = None if plain else binary_free(network, objective_rows if maximize else -objective_rows)
+    model = build_milp(network, box, bounds, free)
     m = to_pyomo(model)
     row, constant = affine_rows(model.layout, objective_rows)
     row = row.tocsr()
@@ -165,4 +171,5 @@ def solve_pyomo(
     optimal = condition.lower().endswith("optimal")
     x = np.array([pyo.value(m.v[int(i)]) for i in model.layout.input]) if optimal else None
     value = float(pyo.value(m.objective)) if optimal else None
-    return PyomoResult("optimal" if optimal else condition, value, x, time.perf_counter() - started)
+    return PyomoResult("optimal" if optimal else condition, value, x, time.perf_counter() - started,
+                       int(model.integer.sum()))
