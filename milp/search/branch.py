@@ -37,6 +37,7 @@ from milp.core.deadline import Deadline
 from milp.core.network import Affine, Network
 from milp.core.patterns import input_gradients
 from milp.core.tolerances import BOUND_MARGIN, OPTIMALITY_TOLERANCE
+from milp.encode.bigm import binary_free
 
 __all__ = ["Objective", "Settings", "Boxes", "BranchAndBound", "Found", "OutOfTime", "simplex_grid"]
 
@@ -416,7 +417,7 @@ class BranchAndBound:
     def __init__(self, network: Network, objective: Objective, accept: Accept, leaf: Leaf, deadline: Deadline,
                  settings: Settings = Settings(), rng: np.random.Generator | None = None, threshold: float = 0.0,
                  moving: bool = False, known: tuple[np.ndarray, np.ndarray] | None = None,
-                 race: Callable[[], bool] | None = None, unsplit: np.ndarray | None = None):
+                 race: Callable[[], bool] | None = None):
         self.network, self.objective, self.accept, self.leaf = network, objective, accept, leaf
         self.deadline, self.settings = deadline, settings
         self.rng = rng if rng is not None else np.random.default_rng(0)
@@ -424,13 +425,14 @@ class BranchAndBound:
         self.moving = moving  # the threshold is a best value so far (maximisation): close within `optimality`
         self.known = known  # (lower, upper) (neurons,) bounds known over the whole box
         self.race = race  # true when another arm of a portfolio has finished: stop as at the deadline
-        # neurons not split for a row, (K, neurons) (or (neurons,), the same for every row): their
-        # split cannot tighten that row's bound, and the leaves' models need no binary for them
-        # (milp.encode.bigm.binary_free). A box whose chosen row leaves none to split splits one
-        # that some row needs; those no row needs do not count towards a leaf's unstable neurons.
-        rows = objective.form.out_dim
-        unsplit = np.zeros(network.neuron_count, dtype=bool) if unsplit is None else np.asarray(unsplit, dtype=bool)
-        self.unsplit_rows = np.broadcast_to(unsplit, (rows, network.neuron_count))
+        # neurons not split for a row, (K, neurons) (Settings.unsplit_free): their split cannot tighten
+        # that row's bound, and the leaves' models need no binary for them (milp.encode.bigm.binary_free).
+        # A box whose chosen row leaves none to split splits one that some row needs; those no row
+        # needs do not count towards a leaf's unstable neurons.
+        if settings.unsplit_free:
+            self.unsplit_rows = binary_free(network, objective.form, per_row=True)
+        else:
+            self.unsplit_rows = np.zeros((objective.form.out_dim, network.neuron_count), dtype=bool)
         self.unsplit = np.all(self.unsplit_rows, axis=0)
         self.counters = Counters()
         self.closed_upper = -np.inf  # the largest bound of a box closed within the optimality tolerance

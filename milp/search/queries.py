@@ -29,7 +29,6 @@ from milp.core.errors import InputError
 from milp.core.network import Affine, Network, layer_choices
 from milp.core.options import SolverOptions, check_seconds
 from milp.core.tolerances import attained_tolerance, proves_not_positive
-from milp.encode.bigm import binary_free
 from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines
 from milp.search.exact import Maximum, MaximumArm, limit_reason, milp_maximum, milp_reach, values_at
 from milp.search.refine import refined_bounds
@@ -329,7 +328,7 @@ def _branch_maximum(network, box, form, bounds, options, deadline, reference, se
     def search(known, until: Deadline, threshold: float) -> tuple[BranchAndBound, str, float]:
         """One search: the engine, its outcome ("closed", "stuck" or "stopped") and its proved upper bound."""
         engine = BranchAndBound(network, Objective.of_rows(box, form, [0]), accept, leaf, until, settings,
-                                threshold=threshold, moving=True, known=known, race=race, unsplit=unsplit)
+                                threshold=threshold, moving=True, known=known, race=race)
         try:
             engine.falsify()
             outcome = engine.run()
@@ -338,8 +337,6 @@ def _branch_maximum(network, box, form, bounds, options, deadline, reference, se
         upper = max(engine.threshold, leaf_upper, engine.closed_upper, engine.open_upper if outcome == "stopped" else -np.inf)
         return engine, outcome, upper
 
-    # neurons the leaves' MILPs need no binary for: splitting them cannot lower the bound either
-    unsplit = binary_free(network, form) if settings.unsplit_free else None
     known = _known(network, box, bounds, deadline)
     refine = refines(network, box, settings)
     engine, outcome, upper = search(known, deadline.sooner(settings.refine_after) if refine else deadline, -np.inf)
@@ -523,8 +520,7 @@ def reach(
     objective = Objective.of_rows(box, form, [0], [c.strict for c in conditions])
     settings = replace(settings, samples=samples, attack_starts=settings.attack_starts if samples else 0)
     engine = BranchAndBound(network, objective, accept, leaf, deadline, settings, np.random.default_rng(seed),
-                            known=_known(network, box, bounds, deadline),
-                            unsplit=binary_free(network, form, per_row=True) if settings.unsplit_free else None)
+                            known=_known(network, box, bounds, deadline))
     try:
         engine.falsify()
         outcome = engine.run()

@@ -54,7 +54,6 @@ from milp.core.deadline import Deadline
 from milp.core.errors import InputError
 from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
-from milp.encode.bigm import binary_free
 from milp.io.vnnlib import VnnlibProperty, check_counterexample, write_counterexample
 from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines
 from milp.search.exact import milp_reach
@@ -220,8 +219,7 @@ def verify(
     engines: list[BranchAndBound] = []  # every search run, for the counters
 
     def search(objective: Objective, until: Deadline, known=None) -> BranchAndBound:
-        engines.append(BranchAndBound(network, objective, checks.accept, checks.leaf, until, settings, rng, known=known,
-                                      unsplit=binary_free(network, objective.form, per_row=True) if settings.unsplit_free else None))
+        engines.append(BranchAndBound(network, objective, checks.accept, checks.leaf, until, settings, rng, known=known))
         return engines[-1]
 
     def decide(engine: BranchAndBound) -> str:
