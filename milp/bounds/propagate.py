@@ -53,6 +53,14 @@ __all__ = [
     "output_bounds", "relaxation", "with_lower_slope",
 ]
 
+# A group of boxes has its unstable neurons back-substituted in slices of at most about this many
+# rows (boxes x 2 x unstable neurons): one slice's arrays stay small enough for the caches, and the
+# deadline is checked between slices. Measured on 6,144 sub-boxes of [-1,1]^5 and [-1,1]^10 (the
+# 5-50x6-5 and 10-64x4-1 rungs' nets, every neuron bounded): in one slice 21.0 s and 15.4 s, with
+# 65,536 rows 10.5 s and 11.8 s, 16,384 rows 9.7 s and 7.7 s, 4,096 rows 6.2 s and 4.0 s, 1,024 rows
+# 6.6 s and 4.5 s; the same bounds. A single back-substitution had taken 3.8 s there, and the search
+# that ran it went 2.3 s past its deadline.
+SLICE_ROWS = 4096
 
 
 class BoundsError(InputError):
@@ -175,16 +183,19 @@ class BatchBounder:
     With ``lower_slopes`` (the default) each unstable neuron's bounds are back-substituted
     twice, with the adaptive lower slopes below and with lower slope 0, keeping the tighter:
     half again the work, for bounds that close about half of the sub-boxes the adaptive
-    ones leave open near an optimum. ``check`` is called before every back-substitution and
-    may raise to stop a long batch at the deadline.
+    ones leave open near an optimum. A group is back-substituted in slices of at most about
+    ``slice_rows`` rows (see :data:`SLICE_ROWS`). ``check`` is called before every
+    back-substitution and may raise to stop a long batch at the deadline.
     """
 
-    def __init__(self, network: Network, check: Callable[[], None] | None = None, lower_slopes: bool = True):
+    def __init__(self, network: Network, check: Callable[[], None] | None = None, lower_slopes: bool = True,
+                 slice_rows: int = SLICE_ROWS):
         self.network = network
         self.check = check or (lambda: None)  # called before each back-substitution (may raise to stop)
         self.dim = network.input_dim
         self.offsets = network.neuron_offsets()
         self.lower_slopes = lower_slopes
+        self.slice_rows = slice_rows
         # each ReLU layer's (terms, bias) in float64, and a float32 copy for the tuning iterations
         # (half the memory traffic; the bound they lead to is computed again in float64)
         with np.errstate(over="ignore"):  # an overflow is detected below
@@ -239,10 +250,12 @@ class BatchBounder:
             if back_substitute and counts.any() and any(source > 0 for source in form.sources):
                 zero = with_lower_slope(relaxations, lowers, uppers, 0.0) if self.lower_slopes and relaxations else None
                 # boxes with similar counts of unstable neurons together: each group is padded to its own largest
-                for group in padding_groups(counts):
-                    own, *own_zero = _rows_of(group, uppers, relaxations, *([] if zero is None else [zero]))
-                    self._bound_unstable(form, lo[group], hi[group], need[group], int(counts[group].max()),
-                                         own, own_zero[0] if own_zero else None, lower, upper, group)
+                for whole in padding_groups(counts):
+                    k = int(counts[whole].max())
+                    for group in np.array_split(whole, min(whole.size, -(-whole.size * 2 * k // self.slice_rows))):
+                        own, *own_zero = _rows_of(group, uppers, relaxations, *([] if zero is None else [zero]))
+                        self._bound_unstable(form, lo[group], hi[group], need[group], k,
+                                             own, own_zero[0] if own_zero else None, lower, upper, group)
             lowers.append(lower)
             uppers.append(upper)
             relaxations.append(relaxation(lower, upper))

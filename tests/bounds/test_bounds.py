@@ -301,6 +301,36 @@ def test_padding_groups_hold_each_box_that_needs_rows_once_in_ascending_groups()
 
 
 @pytest.mark.parametrize("kind", ["mlp", "residual"])
+def test_a_batch_in_slices_gets_the_bounds_of_one_slice_and_checks_the_clock_between_slices(kind):
+    """A large batch is back-substituted in slices of about ``slice_rows`` rows: each box's bounds are
+    those of the batch in one slice, and ``check`` (the deadline) is called before every slice, so a
+    long batch stops at the deadline instead of after its largest product."""
+    rng = np.random.default_rng(5)
+    network = random_mlp(rng, [3, 24, 24, 24, 2]) if kind == "mlp" else random_residual(rng, 3, 24, 3, 2)
+    n = 400
+    centre = rng.uniform(-1, 1, (n, 3))
+    radius = 10.0 ** rng.uniform(-2, 0, (n, 1)) * rng.uniform(0.5, 1.0, (n, 3))
+    lo, hi = centre - radius, centre + radius
+    unknown = np.full((n, network.neuron_count), np.inf)
+    calls = {}
+    results = {}
+    for rows in (1 << 40, 100, 7):
+        calls[rows] = 0
+
+        def check(rows=rows):
+            calls[rows] += 1
+
+        results[rows] = BatchBounder(network, check, slice_rows=rows).neuron_bounds(lo, hi, -unknown, unknown)
+    whole = results[1 << 40]
+    for rows in (100, 7):
+        for mine, theirs in zip([*results[rows][0], *results[rows][1]], [*whole[0], *whole[1]]):
+            assert np.allclose(mine, theirs, rtol=1e-12, atol=1e-12)
+    # 2 x 24 rows a box at most: slices of 100 rows hold 2 boxes or more, slices of 7 rows one box
+    assert calls[1 << 40] < calls[100] < calls[7]
+    assert calls[7] >= n  # at least one slice per box on a layer where every box needs rows
+
+
+@pytest.mark.parametrize("kind", ["mlp", "residual"])
 def test_boxes_in_groups_get_the_bounds_of_one_padded_batch_and_hold_every_sample(kind, monkeypatch):
     """Sub-boxes of many sizes (so their counts of unstable neurons differ): the grouped back-substitution
     gives every box the bounds the single padded batch gives it, and they hold sampled pre-activations."""
