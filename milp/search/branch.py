@@ -153,6 +153,9 @@ class Settings:
     # with 0.4 s); 256x6 prop_1_0.03 stays open, its bound left 107, 75 and 45. The whole benchmark: 71
     # of 89 (64 with 0.1 s and half the time).
     refine_after: float = 5.0
+    # ... and only on networks with at least this many ReLU layers (the first layer's bounds are exact:
+    # with two layers only the second's can tighten). Set per caller: see QUERY_SETTINGS.
+    refine_layers: int = 2
     # A side's search stops once it has bounded refine_subproblems / (layers below the neuron)
     # sub-problems: a budget of work, not of seconds, so that the refined bounds, and the search after
     # them, do not depend on the machine's load. With 0.2 s a side they varied, and so did the proof
@@ -407,8 +410,10 @@ def splits_neurons(box: Box, settings: Settings) -> bool:
 def refines(network: Network, box: Box, settings: Settings) -> bool:
     """Does a search over ``box`` stop after :attr:`Settings.refine_after` seconds to tighten the
     intermediate bounds (:mod:`milp.search.refine`)? Only when it splits neurons, and the network has
-    layers above the first (whose bounds are exact already)."""
-    return splits_neurons(box, settings) and bool(np.isfinite(settings.refine_after)) and len(network.widths) > 1
+    :attr:`Settings.refine_layers` ReLU layers or more, and at least one above the first (whose
+    bounds are exact already)."""
+    return (splits_neurons(box, settings) and bool(np.isfinite(settings.refine_after))
+            and len(network.widths) >= max(2, settings.refine_layers))
 
 
 class BranchAndBound:

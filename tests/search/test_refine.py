@@ -27,7 +27,7 @@ from milp.search.refine import _weight_in_layers_above, refined_bounds
 from milp.search.verify import verify
 
 # neuron splits on small nets, and a search that stops for the refinement at its first clock check
-REFINE_AT_ONCE = replace(QUERY_SETTINGS, branching="neuron", leaf_unstable=4, refine_after=0.0, refine_subproblems=100_000)
+REFINE_AT_ONCE = replace(QUERY_SETTINGS, branching="neuron", leaf_unstable=4, refine_after=0.0, refine_subproblems=100_000, refine_layers=2)
 
 
 def _net(kind: str, seed: int):
@@ -98,6 +98,33 @@ def test_a_maximum_that_restarts_from_refined_bounds_is_the_plain_milp_maximum(s
     assert plain.status == found.status == "optimal"
     assert found.value == pytest.approx(plain.value, rel=1e-6, abs=1e-7)
     assert found.upper_bound >= plain.value - 1e-7
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_queries_refine_networks_of_three_relu_layers_or_more(depth, monkeypatch):
+    """With the queries' own settings (stopping for the refinement at once), a maximum over a net of three
+    ReLU layers restarts from refined bounds and one over two layers does not; both equal the plain
+    MILP's maximum."""
+    import milp.search.queries as queries
+
+    calls = []
+    original = queries.refine_for_search
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(queries, "refine_for_search", counted)
+    rng = np.random.default_rng(70 + depth)
+    network = random_mlp(rng, [4] + [7] * depth + [1])
+    box = Box(np.full(4, -1.0), np.full(4, 1.0))
+    form = value_form(network, "y", 0)
+    settings = replace(QUERY_SETTINGS, branching="neuron", leaf_unstable=2, refine_after=0.0, refine_subproblems=100_000)
+    found = maximize(network, box, form, portfolio=False, settings=settings, deadline=Deadline.after(60))
+    plain = milp_maximum(network, box, interval_bounds(network, box), form, None, Deadline.after(60), SolverOptions(), plain=True)
+    assert plain.status == found.status == "optimal"
+    assert found.value == pytest.approx(plain.value, rel=1e-6, abs=1e-7)
+    assert len(calls) == (1 if depth >= QUERY_SETTINGS.refine_layers else 0)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
