@@ -39,7 +39,7 @@ from milp.core.patterns import input_gradients
 from milp.core.tolerances import BOUND_MARGIN, OPTIMALITY_TOLERANCE
 from milp.encode.bigm import binary_free
 
-__all__ = ["Objective", "Settings", "Boxes", "BranchAndBound", "Found", "OutOfTime", "simplex_grid"]
+__all__ = ["Objective", "Settings", "Boxes", "BranchAndBound", "Found", "OutOfTime", "simplex_grid", "root_closes"]
 
 
 class Found(Exception):
@@ -416,6 +416,19 @@ def refines(network: Network, box: Box, settings: Settings) -> bool:
             and len(network.widths) >= max(2, settings.refine_layers))
 
 
+def root_closes(engine: "BranchAndBound", known: tuple[np.ndarray, np.ndarray], deadline: Deadline) -> bool:
+    """Would a search like ``engine``'s (same objective, threshold and settings) started from the
+    intermediate bounds ``known`` (lower, upper) (neurons,) close at its root, before any split? False
+    when ``deadline`` passes first. Once it would, tightening the bounds further cannot change its
+    answer (see ``settled`` in :func:`milp.search.refine.refined_bounds`)."""
+    probe = BranchAndBound(engine.network, engine.objective, engine.accept, engine.leaf, deadline, engine.settings,
+                           threshold=engine.threshold, moving=engine.moving, known=known, race=engine.race)
+    try:
+        return probe.bounded_root().count == 0
+    except OutOfTime:
+        return False
+
+
 class BranchAndBound:
     """One search over ``objective.box`` (see the module docstring)."""
 
@@ -727,6 +740,27 @@ class BranchAndBound:
         return boxes.take(np.flatnonzero(~shut))
 
     # -------------------------------------------------- the search
+    def bounded_root(self) -> Boxes:
+        """The whole box bounded, as the search starts (with the root's optimised intermediate bounds
+        when sub-problems keep them): one box, or none when the bounds close every disjunct."""
+        s = self.settings
+        box = self.objective.box
+        neurons = self.network.neuron_count
+        known_lower = np.full((1, neurons), -np.inf) if self.known is None else self.known[0][None, :].astype(float)
+        known_upper = np.full((1, neurons), np.inf) if self.known is None else self.known[1][None, :].astype(float)
+        # no warm start (or no tuning): zero-width slopes and multipliers, which every child inherits
+        rows = self.objective.form.out_dim
+        width = neurons if s.warm_start and not self.neuron_branching and s.input_steps > 0 else 0
+        root = Boxes(
+            box.lower[None, :].copy(), box.upper[None, :].copy(), np.ones((1, self.objective.disjuncts), dtype=bool),
+            known_lower, known_upper, np.zeros(1), np.zeros((1, box.dim)), np.full(1, -1),
+            np.full((1, rows, width), np.nan, dtype=np.float32), np.zeros((1, rows, width), dtype=np.float32),
+        )
+        if self.keeps_bounds:
+            lowers, uppers, _ = self.bounder.optimised_neuron_bounds(root.lo, root.hi, known_lower, known_upper, s.root_steps)
+            root = replace(root, lower=np.concatenate(lowers, axis=1), upper=np.concatenate(uppers, axis=1))
+        return self.bound(root)
+
     def run(self) -> str:
         """Close every sub-box: "closed", or "stuck" when some box could neither be closed nor split.
 
@@ -742,26 +776,12 @@ class BranchAndBound:
         box = self.objective.box
         root_width = np.where(box.widths > 0, box.widths, 1.0)
         free = box.widths > 0
-        neurons = self.network.neuron_count
-        known_lower = np.full((1, neurons), -np.inf) if self.known is None else self.known[0][None, :].astype(float)
-        known_upper = np.full((1, neurons), np.inf) if self.known is None else self.known[1][None, :].astype(float)
-        # no warm start (or no tuning): zero-width slopes and multipliers, which every child inherits
-        rows = self.objective.form.out_dim
-        width = neurons if s.warm_start and not self.neuron_branching and s.input_steps > 0 else 0
-        root = Boxes(
-            box.lower[None, :].copy(), box.upper[None, :].copy(), np.ones((1, self.objective.disjuncts), dtype=bool),
-            known_lower, known_upper, np.zeros(1), np.zeros((1, box.dim)), np.full(1, -1),
-            np.full((1, rows, width), np.nan, dtype=np.float32), np.zeros((1, rows, width), dtype=np.float32),
-        )
         stack: list[Boxes] = []
         shelve = Boxes.shelved if self.neuron_branching else (lambda boxes: boxes)
         self.open_upper = -np.inf
         flight = None  # the boxes taken off the stack and not yet closed or pushed back as children
         try:
-            if self.keeps_bounds:
-                lowers, uppers, _ = self.bounder.optimised_neuron_bounds(root.lo, root.hi, known_lower, known_upper, s.root_steps)
-                root = replace(root, lower=np.concatenate(lowers, axis=1), upper=np.concatenate(uppers, axis=1))
-            stack.append(shelve(self.bound(root)))
+            stack.append(shelve(self.bounded_root()))
             box_bytes = sum(getattr(stack[0], f.name)[:1].nbytes for f in fields(Boxes))  # one waiting sub-box
             stuck = 0
             started = time.perf_counter()

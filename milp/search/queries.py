@@ -29,7 +29,7 @@ from milp.core.errors import InputError
 from milp.core.network import Affine, Network, layer_choices
 from milp.core.options import SolverOptions, check_seconds
 from milp.core.tolerances import attained_tolerance, proves_not_positive
-from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines
+from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines, root_closes
 from milp.search.exact import Maximum, MaximumArm, limit_reason, milp_maximum, milp_reach, values_at
 from milp.search.refine import refined_bounds
 from milp.search.tighten import pre_activation_bounds
@@ -344,7 +344,10 @@ def _branch_maximum(network, box, form, bounds, options, deadline, reference, se
     engine, outcome, upper = search(known, deadline.sooner(settings.refine_after) if refine else deadline, -np.inf)
     subproblems, milp_calls = engine.counters.subproblems, engine.counters.milp_calls
     if refine and outcome == "stopped" and not deadline.expired() and not (race and race()):
-        lower, upper_bounds, stabilised = refine_for_search(network, box, known, deadline, settings, race)
+        # once the root closes on the bounds refined so far (the best point is the maximum), the layers
+        # above are not refined
+        lower, upper_bounds, stabilised = refine_for_search(network, box, known, deadline, settings, race,
+                                                            lambda lo, up: root_closes(engine, (lo, up), deadline))
         known = (lower, upper_bounds)
         if refined is not None and stabilised:
             refined(Bounds.from_flat(network, *known, "refined"))
@@ -359,17 +362,19 @@ def _branch_maximum(network, box, form, bounds, options, deadline, reference, se
     return Maximum(status, value, best["x"], upper, subproblems, milp_calls)
 
 
-def refine_for_search(network: Network, box: Box, known, deadline: Deadline, settings: Settings, race=None) -> tuple[np.ndarray, np.ndarray, int]:
+def refine_for_search(network: Network, box: Box, known, deadline: Deadline, settings: Settings, race=None,
+                      settled=None) -> tuple[np.ndarray, np.ndarray, int]:
     """:func:`~milp.search.refine.refined_bounds` for a search that has run :attr:`Settings.refine_after`
     seconds without an answer: each neuron side is maximised by the queries' branch and bound (without
     refinement of its own) until it has bounded :attr:`Settings.refine_subproblems` ``/ layers below``
     sub-problems, within :attr:`Settings.refine_share` of the time left, in
-    :attr:`Settings.refine_workers` processes. ``race()`` true (another arm has finished) ends it."""
+    :attr:`Settings.refine_workers` processes. ``race()`` true (another arm has finished) ends it, and so
+    does ``settled(lower, upper)`` true after a layer (see :func:`~milp.search.branch.root_closes`)."""
     # the layers below come already tuned (alpha-CROWN) from the refinement: one step keeps them
     # without tuning them again, which took longer than the 0.1 s a side had then on the deeper layers
     inner = replace(QUERY_SETTINGS, refine_after=np.inf, root_steps=1, rounds_after=(), refine_subproblems=settings.refine_subproblems)
     return refined_bounds(network, box, known, SideSearch(box, inner), deadline=deadline.share(settings.refine_share),
-                          workers=settings.refine_workers, race=race)
+                          workers=settings.refine_workers, race=race, settled=settled)
 
 
 @dataclass(frozen=True)

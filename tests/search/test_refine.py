@@ -14,13 +14,13 @@ import oracle
 from nets import property_text, random_mlp, random_residual
 
 from milp import Box
-from milp.bounds.propagate import BatchBounder, interval_bounds
+from milp.bounds.propagate import BatchBounder, interval_bounds, output_bounds
 from milp.core.conditions import value_form
 from milp.core.deadline import Deadline
 from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
 from milp.io.vnnlib import read_vnnlib
-from milp.search.branch import Settings
+from milp.search.branch import BranchAndBound, Objective, Settings, root_closes
 from milp.search.exact import milp_maximum
 from milp.search.queries import QUERY_SETTINGS, maximize, refine_for_search
 from milp.search.refine import _weight_in_layers_above, refined_bounds
@@ -227,3 +227,46 @@ def test_a_search_stopped_by_its_budget_of_subproblems_reports_a_bound_above_the
     whole = maximize(network, box, form, portfolio=False, settings=replace(budget, max_subproblems=0), deadline=Deadline.after(60))
     assert found.status == "unknown" and found.upper_bound >= top - 1e-9 and found.subproblems < whole.subproblems
     assert whole.status == "optimal" and whole.value == pytest.approx(top, abs=1e-6)
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_a_refinement_stops_after_the_layer_once_its_caller_is_settled(stop):
+    """``settled`` is asked after each refined layer with the bounds so far; once it says yes, no neuron
+    of a later layer is searched. Without it every layer above the first is (the control)."""
+    network = _net("mlp", 0)
+    box = Box(np.full(3, -1.0), np.full(3, 1.0))
+    searched, asked = [], []
+
+    def maximum(below, form, known, deadline):
+        searched.append(len(below.widths))  # the layer whose neuron this is
+        return None  # nothing proved: the bounds stay alpha-CROWN's
+
+    def settled(lower, upper):
+        asked.append((lower.copy(), upper.copy()))
+        return stop
+
+    alpha_lower, alpha_upper = _alpha(network, box)
+    lower, upper, _ = refined_bounds(network, box, None, maximum, deadline=Deadline.after(60), settled=settled)
+    assert set(searched) == ({1} if stop else {1, 2})
+    assert len(asked) == (1 if stop else len(network.widths) - 1)
+    np.testing.assert_array_equal(asked[-1][0], lower)
+    np.testing.assert_array_equal(asked[-1][1], upper)
+    assert np.all(lower >= alpha_lower) and np.all(upper <= alpha_upper)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_root_closes_only_above_the_exact_maximum(seed):
+    """:func:`root_closes` on a maximum: never for a threshold below the oracle's exact maximum (a point
+    reaches it), always for one above the interval bound of the output."""
+    rng = np.random.default_rng(90 + seed)
+    network = random_mlp(rng, [3, 6, 6, 1])
+    box = Box(np.full(3, -1.0), np.full(3, 1.0))
+    form = value_form(network, "y", 0)
+    top, _ = oracle.exact_max(network, box.lower, box.upper, form)
+    loose = output_bounds(network, box, interval_bounds(network, box))[1][0]
+    known = _alpha(network, box)
+    settings = replace(QUERY_SETTINGS, branching="neuron")
+    for threshold, closes in ((top - 1e-3, False), (loose + 1.0, True)):
+        engine = BranchAndBound(network, Objective.of_rows(box, form, [0]), lambda *a: None, lambda *a: "split",
+                                Deadline.after(60), settings, threshold=threshold)
+        assert root_closes(engine, known, Deadline.after(60)) is closes
