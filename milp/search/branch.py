@@ -420,8 +420,12 @@ def root_closes(engine: "BranchAndBound", known: tuple[np.ndarray, np.ndarray], 
     """Would a search like ``engine``'s (same objective, threshold and settings) started from the
     intermediate bounds ``known`` (lower, upper) (neurons,) close at its root, before any split? False
     when ``deadline`` passes first. Once it would, tightening the bounds further cannot change its
-    answer (see ``settled`` in :func:`milp.search.refine.refined_bounds`)."""
-    probe = BranchAndBound(engine.network, engine.objective, engine.accept, engine.leaf, deadline, engine.settings,
+    answer (see ``settled`` in :func:`milp.search.refine.refined_bounds`).
+
+    ``known`` should be tuned already (alpha-CROWN), as the refinement's are: the probe does not tune
+    them again, only back-substitutes them once (on mnist_fc's 256x6 net, prop_10_0.05: 0.07 s against
+    0.68 s, for a root bound of 955.2839 against 955.2815)."""
+    probe = BranchAndBound(engine.network, engine.objective, engine.accept, engine.leaf, deadline, replace(engine.settings, root_steps=0),
                            threshold=engine.threshold, moving=engine.moving, known=known, race=engine.race)
     try:
         return probe.bounded_root().count == 0
