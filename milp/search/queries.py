@@ -346,8 +346,7 @@ def _branch_maximum(network, box, form, bounds, options, deadline, reference, se
     if refine and outcome == "stopped" and not deadline.expired() and not (race and race()):
         # once the root closes on the bounds refined so far (the best point is the maximum), the layers
         # above are not refined
-        lower, upper_bounds, stabilised = refine_for_search(network, box, known, deadline, settings, race,
-                                                            lambda lo, up: root_closes(engine, (lo, up), deadline))
+        lower, upper_bounds, stabilised = refine_for_search(network, box, known, deadline, settings, race, restarting=engine)
         known = (lower, upper_bounds)
         if refined is not None and stabilised:
             refined(Bounds.from_flat(network, *known, "refined"))
@@ -363,16 +362,20 @@ def _branch_maximum(network, box, form, bounds, options, deadline, reference, se
 
 
 def refine_for_search(network: Network, box: Box, known, deadline: Deadline, settings: Settings, race=None,
-                      settled=None) -> tuple[np.ndarray, np.ndarray, int]:
+                      restarting: BranchAndBound | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """:func:`~milp.search.refine.refined_bounds` for a search that has run :attr:`Settings.refine_after`
     seconds without an answer: each neuron side is maximised by the queries' branch and bound (without
     refinement of its own) until it has bounded :attr:`Settings.refine_subproblems` ``/ layers below``
     sub-problems, within :attr:`Settings.refine_share` of the time left, in
-    :attr:`Settings.refine_workers` processes. ``race()`` true (another arm has finished) ends it, and so
-    does ``settled(lower, upper)`` true after a layer (see :func:`~milp.search.branch.root_closes`)."""
+    :attr:`Settings.refine_workers` processes. ``race()`` true (another arm has finished) ends it.
+
+    ``restarting`` is the search that will start again from these bounds: once it would close at its
+    root on the bounds of the layers refined so far (:func:`~milp.search.branch.root_closes`), the
+    layers above are not refined."""
     # the layers below come already tuned (alpha-CROWN) from the refinement: one step keeps them
     # without tuning them again, which took longer than the 0.1 s a side had then on the deeper layers
     inner = replace(QUERY_SETTINGS, refine_after=np.inf, root_steps=1, rounds_after=(), refine_subproblems=settings.refine_subproblems)
+    settled = None if restarting is None else (lambda lower, upper: root_closes(restarting, (lower, upper), deadline))
     return refined_bounds(network, box, known, SideSearch(box, inner), deadline=deadline.share(settings.refine_share),
                           workers=settings.refine_workers, race=race, settled=settled)
 

@@ -54,8 +54,8 @@ def refined_bounds(
     Starts from alpha-CROWN's bounds (``steps`` steps), then searches each unstable neuron's two
     sides with ``maximum`` (see the module docstring). Stops when ``deadline`` expires, or when
     ``race()`` turns true, with the sound bounds it has, or when ``settled(lower, upper)`` (asked after
-    each layer) says the bounds so far answer the caller's question: the layers above would cost
-    their searches for nothing.
+    each layer but the last) says the bounds so far answer the caller's question: the layers above
+    would cost their searches for nothing.
 
     ``workers`` > 1 shares each layer's neurons among that many processes (this one and
     ``workers - 1`` children): a neuron's searches read only the layers below it, so a layer's
@@ -96,8 +96,8 @@ def refined_bounds(
         if deadline.expired() or (race and race()):
             break
         lower, upper = optimised(lower, upper)
-        if settled is not None and settled(lower, upper):
-            break
+        if settled is not None and layer < len(network.widths) - 1 and settled(lower, upper):
+            break  # after the last layer there is nothing left to save: it is not asked
     return lower, upper, unstable_at_start - _unstable(lower, upper)
 
 

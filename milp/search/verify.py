@@ -55,7 +55,7 @@ from milp.core.errors import InputError
 from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
 from milp.io.vnnlib import VnnlibProperty, check_counterexample, write_counterexample
-from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines, root_closes
+from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines
 from milp.search.exact import milp_reach
 from milp.search.queries import refine_for_search
 from milp.search.witness import Reference, reference_output
@@ -231,8 +231,7 @@ def verify(
             if not refines(network, engine.objective.box, settings) or deadline.expired():
                 raise
         # once the root closes on the bounds refined so far, the layers above are not refined
-        lower, upper, _ = refine_for_search(network, engine.objective.box, None, deadline, settings,
-                                            settled=lambda lo, up: root_closes(engine, (lo, up), deadline))
+        lower, upper, _ = refine_for_search(network, engine.objective.box, None, deadline, settings, restarting=engine)
         return search(engine.objective, deadline, (lower, upper)).run()
 
     def verdict(result: str, x=None, y=None, reason: str = "") -> Verdict:
