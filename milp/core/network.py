@@ -102,6 +102,10 @@ class Affine:
         """``-out``: the form whose maximum is the minimum of this one, negated."""
         return Affine(tuple((s, -w) for s, w in self.terms), -self.bias)
 
+    def rows(self, index) -> "Affine":
+        """The map of the rows ``index`` (an index array or a slice) only."""
+        return Affine(tuple((s, np.atleast_2d(m[index])) for s, m in self.terms), np.atleast_1d(self.bias[index]))
+
     def weight(self, source: int) -> np.ndarray | None:
         """The matrix on ``source``, or None when the map does not read it."""
         for s, matrix in self.terms:

@@ -39,7 +39,7 @@ from milp.core.patterns import input_gradients
 from milp.core.tolerances import BOUND_MARGIN, OPTIMALITY_TOLERANCE
 from milp.encode.bigm import binary_free
 
-__all__ = ["Objective", "Settings", "Boxes", "BranchAndBound", "Found", "OutOfTime", "simplex_grid", "root_closes"]
+__all__ = ["Objective", "Settings", "Boxes", "BranchAndBound", "Found", "OutOfTime", "simplex_grid", "open_at_root", "root_closes"]
 
 
 class Found(Exception):
@@ -168,6 +168,12 @@ class Settings:
     # processes for the refinement's searches (this one and refine_workers - 1 children, each taking
     # its turn of every layer's neurons, ordered by weight); the refined bounds are the same.
     refine_workers: int = 1
+    # verify: a search restarted from refined bounds runs alone for `milp_after` of the time left; if
+    # still open, each disjunct the refined bounds leave open at the root gets one whole-box MILP
+    # (HiGHS, with those bounds), all of them within `milp_share` of the time left, and the search
+    # restarts on the disjuncts they leave open (milp_share 0: no MILPs).
+    milp_after: float = 0.25
+    milp_share: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,13 @@ class Objective:
             at += block.shape[0]
         strict = np.zeros(form.out_dim, dtype=bool) if strict is None else np.asarray(strict, dtype=bool)
         return cls(box, form, starts, strict, weights, np.array(weight_starts, dtype=int))
+
+    def only(self, keep: np.ndarray) -> "Objective":
+        """The objective of the disjuncts ``keep`` (J,) bool only, their combinations :meth:`of_rows`'."""
+        keep = np.asarray(keep, dtype=bool)
+        rows = np.flatnonzero(keep[self.owner])
+        sizes = np.diff(np.append(self.starts, self.form.out_dim))[keep]
+        return Objective.of_rows(self.box, self.form.rows(rows), np.cumsum(sizes) - sizes, self.strict[rows])
 
     @property
     def disjuncts(self) -> int:
@@ -416,11 +429,10 @@ def refines(network: Network, box: Box, settings: Settings) -> bool:
             and len(network.widths) >= max(2, settings.refine_layers))
 
 
-def root_closes(engine: "BranchAndBound", known: tuple[np.ndarray, np.ndarray], deadline: Deadline) -> bool:
-    """Would a search like ``engine``'s (same objective, threshold and settings) started from the
-    intermediate bounds ``known`` (lower, upper) (neurons,) close at its root, before any split? False
-    when ``deadline`` passes first. Once it would, tightening the bounds further cannot change its
-    answer (see ``settled`` in :func:`milp.search.refine.refined_bounds`).
+def open_at_root(engine: "BranchAndBound", known: tuple[np.ndarray, np.ndarray], deadline: Deadline) -> np.ndarray:
+    """The disjuncts (J,) bool that a search like ``engine``'s (same objective, threshold and
+    settings) started from the intermediate bounds ``known`` (lower, upper) (neurons,) would leave
+    open at its root, before any split: all of them when ``deadline`` passes first.
 
     ``known`` should be tuned already (alpha-CROWN), as the refinement's are: the probe does not tune
     them again, only back-substitutes them once (on mnist_fc's 256x6 net, prop_10_0.05: 0.07 s against
@@ -428,9 +440,17 @@ def root_closes(engine: "BranchAndBound", known: tuple[np.ndarray, np.ndarray], 
     probe = BranchAndBound(engine.network, engine.objective, engine.accept, engine.leaf, deadline, replace(engine.settings, root_steps=0),
                            threshold=engine.threshold, moving=engine.moving, known=known, race=engine.race)
     try:
-        return probe.bounded_root().count == 0
+        root = probe.bounded_root()
     except OutOfTime:
-        return False
+        return np.ones(engine.objective.disjuncts, dtype=bool)
+    return root.open.any(axis=0) if root.count else np.zeros(engine.objective.disjuncts, dtype=bool)
+
+
+def root_closes(engine: "BranchAndBound", known: tuple[np.ndarray, np.ndarray], deadline: Deadline) -> bool:
+    """Would a search like ``engine``'s started from ``known`` close at its root (see
+    :func:`open_at_root`)? False when ``deadline`` passes first. Once it would, tightening the bounds
+    further cannot change its answer (see ``settled`` in :func:`milp.search.refine.refined_bounds`)."""
+    return not open_at_root(engine, known, deadline).any()
 
 
 class BranchAndBound:

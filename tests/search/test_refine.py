@@ -20,7 +20,7 @@ from milp.core.deadline import Deadline
 from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
 from milp.io.vnnlib import read_vnnlib
-from milp.search.branch import BranchAndBound, Objective, Settings, root_closes
+from milp.search.branch import BranchAndBound, Objective, Settings, open_at_root, root_closes
 from milp.search.exact import milp_maximum
 from milp.search.queries import QUERY_SETTINGS, maximize, refine_for_search
 from milp.search.refine import _weight_in_layers_above, refined_bounds
@@ -273,3 +273,66 @@ def test_a_root_closes_only_above_the_exact_maximum(seed):
         engine = BranchAndBound(network, Objective.of_rows(box, form, [0]), lambda *a: None, lambda *a: "split",
                                 Deadline.after(60), settings, threshold=threshold)
         assert root_closes(engine, known, Deadline.after(60)) is closes
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_disjunct_closed_at_the_root_is_unreachable_and_one_far_below_is_closed(seed):
+    """:func:`open_at_root` on three disjuncts ``y_k >= t_k``: one whose threshold is 1e-3 below the
+    oracle's exact maximum (reachable: never closed), one above the interval bound (always closed),
+    and one at random; whatever it closes is unreachable by the oracle."""
+    rng = np.random.default_rng(120 + seed)
+    network = random_mlp(rng, [3, 6, 6, 3])
+    box = Box(np.full(3, -1.0), np.full(3, 1.0))
+    tops = [oracle.exact_max(network, box.lower, box.upper, value_form(network, "y", k))[0] for k in range(3)]
+    loose = output_bounds(network, box, interval_bounds(network, box))[1]
+    thresholds = np.array([tops[0] - 1e-3, loose[1] + 1.0, tops[2] + rng.uniform(-0.5, 0.5)])
+    form = Affine(tuple((s, m) for s, m in network.output.terms), network.output.bias - thresholds)  # y_k - t_k >= 0
+    settings = replace(Settings(), branching="neuron")
+    engine = BranchAndBound(network, Objective.of_rows(box, form, [0, 1, 2]), lambda *a: None, lambda *a: "split",
+                            Deadline.after(60), settings)
+    left = open_at_root(engine, _alpha(network, box), Deadline.after(60))
+    assert left[0] and not left[1]
+    assert left[2] or tops[2] < thresholds[2]
+    assert root_closes(engine, _alpha(network, box), Deadline.after(60)) is False
+
+
+@pytest.mark.parametrize("share", [0.0, 0.8])
+@pytest.mark.parametrize("seed", range(4))
+def test_verdicts_after_the_whole_box_milps_match_brute_force(seed, share, monkeypatch):
+    """Three disjuncts ``y_k - y_j >= t``, each threshold just inside or just beyond the oracle's exact
+    maximum, decided by a search that refines at once and then, with no time for the restarted
+    search alone, gives each disjunct open at the root one whole-box MILP (``share`` 0.8), or none
+    (0: the search alone); the verdicts are the oracle's. With the MILPs, when none is reachable,
+    every disjunct had one on the refined bounds (the leaves' MILPs get their own)."""
+    import milp.search.verify as verify_module
+
+    on_refined = []
+    real_reach = verify_module.milp_reach
+
+    def reach(network, box, bounds, *rest):
+        on_refined.append(bounds.method == "refined")
+        return real_reach(network, box, bounds, *rest)
+
+    monkeypatch.setattr(verify_module, "milp_reach", reach)
+    rng = np.random.default_rng(140 + seed)
+    network = random_mlp(rng, [2, 6, 6, 3])
+    box = [(-1.0, 1.0)] * 2
+    pairs = ((0, 1), (1, 2), (2, 0))
+    tops = []
+    for k, j in pairs:
+        gap = Affine(tuple((s, m[k : k + 1] - m[j : j + 1]) for s, m in network.output.terms), network.output.bias[k : k + 1] - network.output.bias[j : j + 1])
+        tops.append(oracle.exact_max(network, np.full(2, -1.0), np.full(2, 1.0), gap)[0])
+    settings = replace(Settings(), branching="neuron", leaf_unstable=0, refine_after=0.0, samples=0, attack_starts=1, attack_steps=1,
+                       milp_after=0.0, milp_share=share)
+    for reachable in (None, *range(3)):  # none of the three reachable, or only disjunct `reachable`
+        disjuncts, offsets = [], [1e-3 if k != reachable else -1e-3 for k in range(3)]
+        for (k, j), top, offset in zip(pairs, tops, offsets):
+            c = np.zeros(3)
+            c[k], c[j] = -1.0, 1.0  # -(y_k - y_j) <= -(top + offset)
+            disjuncts.append([(c, -(top + offset))])
+        prop = read_vnnlib(property_text(2, 3, box, disjuncts), 2, 3)
+        on_refined.clear()
+        verdict = verify(network, prop, timeout=60, settings=settings)
+        assert verdict.result == ("unsat" if reachable is None else "sat"), (reachable, verdict)
+        if reachable is None:
+            assert sum(on_refined) == (3 if share else 0)
