@@ -34,10 +34,11 @@ serves them all). The steps, cheapest first:
    times width).
 
 3. On wide inputs neurons are split instead of inputs; a search still open after a few seconds
-   refines the intermediate bounds (:mod:`milp.search.refine`) and starts again from them. If it
-   is still open after a quarter of the time left, each disjunct open at its root gets one
+   refines the intermediate bounds (:mod:`milp.search.refine`) and starts again from them. When
+   asked (:attr:`~milp.search.branch.Settings.milp_share`, off by default), a restarted search
+   still open after a quarter of the time left stops, each disjunct open at its root gets one
    whole-box MILP with the refined bounds, and the search goes on with the disjuncts they leave
-   open (:attr:`~milp.search.branch.Settings.milp_share`).
+   open.
 
 Steps 1 to 3 are the one branch and bound of :mod:`milp.search.branch`, which the queries drive
 too. The time budget is shared by all disjuncts and sub-boxes. Every bound is widened outward
