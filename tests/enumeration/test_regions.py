@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import oracle
@@ -45,7 +45,10 @@ def all_pre_activations(net: Network) -> Network:
     kind=st.sampled_from(["mlp", "residual", "output-relu", "fixed-input", "3-d", "4-d"]),
     condition=st.sampled_from([None, "y[0] > 0", "y[0] - y[1] >= 0.1", "h0[0] > 0"]),
 )
+@example(seed=56029, kind="output-relu", condition=None)  # four thin regions, radius 3e-8 to 6e-8
 def test_both_engines_equal_the_oracle(seed, kind, condition):
+    """Above the tolerance both engines list the oracle's regions; the tree engine's thin ones (below
+    it) are the regions a finer oracle adds, each with its pattern at its interior point."""
     rng = np.random.default_rng(seed)
     if kind == "residual":
         net = random_residual(rng, 2, 3, 2, 2)
@@ -63,8 +66,20 @@ def test_both_engines_equal_the_oracle(seed, kind, condition):
     where = [] if condition is None else [condition]
     truth = set(oracle.enumerate_regions(net, box.lower, box.upper, parse_conditions(net, where)))
     tree = regions(net, box, where, method="tree")
-    assert patterns_of(tree) == truth
+    listed = list(tree)
+    patterns_of(listed)  # none twice
+    assert {r.pattern for r in listed if not r.thin} == truth
     assert tree.complete
+    thin = {r.pattern: r for r in listed if r.thin}
+    if thin:
+        finer = set(oracle.enumerate_regions(net, box.lower, box.upper, parse_conditions(net, where), tol=1e-11))
+        assert set(thin) <= finer - truth
+        for pattern, region in thin.items():
+            assert region.radius <= 1e-7 * max(1.0, float(np.max(box.widths)))
+            assert oracle.patterns(net, region.interior_point[None, :]) == [pattern]
+    # every region a coarser-than-certification oracle finds below the tolerance is listed as thin
+    coarse_thin = set(oracle.enumerate_regions(net, box.lower, box.upper, parse_conditions(net, where), tol=1e-10))
+    assert coarse_thin - truth <= set(thin)
     nogood = regions(net, box, where, method="nogood")
     assert patterns_of(nogood) == truth
     assert nogood.complete
