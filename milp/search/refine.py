@@ -131,7 +131,8 @@ def search_neurons(below: Network, start: int, neurons: np.ndarray, lower: np.nd
         for sign in ((1.0, -1.0) if upper[neuron] < -lower[neuron] else (-1.0, 1.0)):
             if deadline.expired() or (race and race()):
                 return lower, upper
-            form = Affine(tuple((s, sign * m[row : row + 1]) for s, m in below.output.terms), sign * below.output.bias[row : row + 1])
+            form = below.output.rows(slice(row, row + 1))
+            form = form if sign > 0 else -form
             bound = maximum(below, form, (lower[:start], upper[:start]), deadline)
             if bound is None or not np.isfinite(bound):
                 continue
