@@ -160,5 +160,6 @@ def register(command) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="processes for one answer, 0 = one per core (the default). On more than 8 inputs, a search "
                         "still open after 5 s tightens every layer's bounds neuron by neuron, and shares those "
-                        "searches among them")
+                        "searches among them; with 2 or more, a whole-box MILP per disjunct then runs in a second "
+                        "process beside the restarted search")
     p.set_defaults(run=run)

@@ -180,6 +180,11 @@ class Settings:
     # 293 s.) Every other mnist_fc instance that refines closes at the restarted root.
     milp_after: float = 0.25
     milp_share: float = 0.0
+    # verify, with a second process (refine_workers > 1): beside a search restarted from refined
+    # bounds, a child process runs one whole-box MILP per disjunct still open in the search, each
+    # first for `milp_arm` seconds, then twice as long after the others' turns (0: no such arm).
+    # Neither arm loses its work to a slice, which no setting of milp_share managed (see above).
+    milp_arm: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -361,6 +366,13 @@ class Boxes:
         upper[self.count + index, self.neuron] = np.minimum(upper[self.count + index, self.neuron], 0.0)
         return replace(both, lower=lower, upper=upper)
 
+    def without(self, proved: np.ndarray) -> "Boxes":
+        """The boxes with the disjuncts ``proved`` (J,) bool closed, those left with none open dropped.
+        (``score`` stays the larger, former one: still an upper bound.)"""
+        open_ = self.open & ~proved[None, :]
+        keep = np.flatnonzero(open_.any(axis=1))
+        return replace(self, open=open_).take(keep)
+
     def shelved(self) -> "Boxes":
         """The boxes without ``lo``, ``hi`` and ``slope`` (left with no columns), to wait on a stack
         when neurons are split: every sub-problem then spans the whole input box, and on a wide input
@@ -465,7 +477,7 @@ class BranchAndBound:
     def __init__(self, network: Network, objective: Objective, accept: Accept, leaf: Leaf, deadline: Deadline,
                  settings: Settings = Settings(), rng: np.random.Generator | None = None, threshold: float = 0.0,
                  moving: bool = False, known: tuple[np.ndarray, np.ndarray] | None = None,
-                 race: Callable[[], bool] | None = None):
+                 race: Callable[[], bool] | None = None, elsewhere: Callable[["BranchAndBound", np.ndarray], np.ndarray] | None = None):
         self.network, self.objective, self.accept, self.leaf = network, objective, accept, leaf
         self.deadline, self.settings = deadline, settings
         self.rng = rng if rng is not None else np.random.default_rng(0)
@@ -473,6 +485,9 @@ class BranchAndBound:
         self.moving = moving  # the threshold is a best value so far (maximisation): close within `optimality`
         self.known = known  # (lower, upper) (neurons,) bounds known over the whole box
         self.race = race  # true when another arm of a portfolio has finished: stop as at the deadline
+        # elsewhere(search, open (J,) bool, the disjuncts still open on the stack): those (J,) bool another
+        # arm has proved unsat over the whole box so far; the search closes them on every waiting box
+        self.elsewhere = elsewhere
         # neurons not split for a row, (K, neurons) (Settings.unsplit_free): their split cannot tighten
         # that row's bound, and the leaves' models need no binary for them (milp.encode.bigm.binary_free).
         # A box whose chosen row leaves none to split splits one that some row needs; those no row
@@ -800,7 +815,8 @@ class BranchAndBound:
         :class:`Boxes` chunks, already bounded; taking the newest first keeps the stack short, and
         every :attr:`Settings.best_every` batches the highest bounds are taken instead, so that the
         largest open bound falls as the search goes on, while the stack takes less than
-        :attr:`Settings.stack_memory` bytes.
+        :attr:`Settings.stack_memory` bytes. Before each batch, the disjuncts that ``elsewhere``
+        reports proved are closed on every waiting box.
         """
         s = self.settings
         box = self.objective.box
@@ -823,6 +839,12 @@ class BranchAndBound:
                 self.check_time()
                 if s.max_subproblems and self.counters.subproblems >= s.max_subproblems:
                     raise OutOfTime()
+                if self.elsewhere is not None:
+                    proved = self.elsewhere(self, np.any([chunk.open.any(axis=0) for chunk in stack], axis=0))
+                    if proved.any():
+                        stack[:] = [kept for kept in (chunk.without(proved) for chunk in stack) if kept.count]
+                        if not stack:
+                            break
                 if rounds and time.perf_counter() - started >= rounds[0]:
                     # undecided for a while: a larger falsification round; after the listed
                     # times, one every `round_every` seconds

@@ -21,9 +21,10 @@ from milp.core.options import SolverOptions
 from milp.core.tolerances import attained_tolerance, proves_not_positive
 from milp.encode.bigm import MilpModel, affine_row, binary_free, build_milp, condition_rows
 from milp.search.witness import Reference, check_point, clip_to_box, polish_in_pattern
-from milp.solvers.highs import BackgroundSolve, HighsSolver, Solution, Status
+from milp.core.runtime import BackgroundCall
+from milp.solvers.highs import CANCEL_GRACE, BackgroundSolve, HighsSolver, Solution, Status
 
-__all__ = ["Maximum", "MaximumArm", "milp_maximum", "milp_reach", "solve_checked", "check_solution", "limit_reason", "values_at"]
+__all__ = ["Maximum", "MaximumArm", "ReachArm", "milp_maximum", "milp_reach", "solve_checked", "check_solution", "limit_reason", "values_at"]
 
 
 def limit_reason(deadline: Deadline) -> str:
@@ -173,3 +174,29 @@ def milp_reach(network, box, bounds, conditions, reference, deadline, options) -
     if solution.status in (Status.TIME_LIMIT, Status.FEASIBLE, Status.INTERRUPTED):
         return "unknown", None, limit_reason(deadline)
     return "unknown", None, why or f"solver status {solution.status}"
+
+
+class ReachArm:
+    """:func:`milp_reach` in a child process, beside the caller's search (a portfolio's arm). The
+    child checks its point in float64 only: the caller checks it again with its reference model."""
+
+    def __init__(self, network, box, bounds, conditions, options, deadline):
+        self.call = BackgroundCall(_reach_in_child, (network, box, bounds, conditions, options), deadline,
+                                   name="the HiGHS child process", grace=CANCEL_GRACE)
+
+    def finished(self) -> bool:
+        return self.call.finished()
+
+    def abandon(self) -> None:
+        """Stop the arm without waiting for it."""
+        self.call.cancel()
+
+    def result(self) -> tuple[str, np.ndarray | None, str]:
+        """:func:`milp_reach`'s answer (``unknown`` when the arm was abandoned before it began)."""
+        answer = self.call.join()
+        return ("unknown", None, "stopped on request") if answer is None else answer
+
+
+def _reach_in_child(network, box, bounds, conditions, options, deadline: Deadline) -> tuple[str, np.ndarray | None, str]:
+    """:class:`ReachArm`'s call, in the child."""
+    return milp_reach(network, box, bounds, conditions, None, deadline, options)

@@ -34,11 +34,14 @@ serves them all). The steps, cheapest first:
    times width).
 
 3. On wide inputs neurons are split instead of inputs; a search still open after a few seconds
-   refines the intermediate bounds (:mod:`milp.search.refine`) and starts again from them. When
-   asked (:attr:`~milp.search.branch.Settings.milp_share`, off by default), a restarted search
-   still open after a quarter of the time left stops, each disjunct open at its root gets one
-   whole-box MILP with the refined bounds, and the search goes on with the disjuncts they leave
-   open.
+   refines the intermediate bounds (:mod:`milp.search.refine`) and starts again from them. With a
+   second process (:attr:`~milp.search.branch.Settings.refine_workers`), a portfolio: a child
+   process runs one whole-box MILP with the refined bounds per disjunct still open in the search,
+   in turns of doubling length (:attr:`~milp.search.branch.Settings.milp_arm`), and the search
+   drops each disjunct it proves unsat. On one process, when asked
+   (:attr:`~milp.search.branch.Settings.milp_share`, off by default), a restarted search still
+   open after a quarter of the time left stops, each disjunct open at its root gets one whole-box
+   MILP, and the search goes on with the disjuncts they leave open.
 
 Steps 1 to 3 are the one branch and bound of :mod:`milp.search.branch`, which the queries drive
 too. The time budget is shared by all disjuncts and sub-boxes. Every bound is widened outward
@@ -63,7 +66,7 @@ from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
 from milp.io.vnnlib import VnnlibProperty, check_counterexample, write_counterexample
 from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, open_at_root, refines
-from milp.search.exact import milp_reach
+from milp.search.exact import ReachArm, milp_reach
 from milp.search.queries import refine_for_search
 from milp.search.witness import Reference, reference_output
 
@@ -172,11 +175,15 @@ class _Counterexamples:
             return
         raise Found(x, reported)
 
+    @staticmethod
+    def conditions(objective: Objective, j: int) -> list[Condition]:
+        """Disjunct ``j`` of ``objective`` as conditions: each of its rows >= 0."""
+        return [Condition(objective.form.rows(slice(r, r + 1)), False, f"row {r}") for r in np.flatnonzero(objective.owner == j)]
+
     def disjunct(self, engine: BranchAndBound, box: Box, bounds: Bounds, j: int, deadline: Deadline) -> str:
         """One exact MILP for disjunct ``j`` of ``engine``'s objective over ``box``, within ``deadline``:
         "unsat", or "open" (a limit, or a point the checks refused). A confirmed point raises Found."""
-        rows = np.flatnonzero(engine.objective.owner == j)
-        conditions = [Condition(engine.objective.form.rows(slice(r, r + 1)), False, f"row {r}") for r in rows]
+        conditions = self.conditions(engine.objective, j)
         status, x, _ = milp_reach(self.network, box, bounds, conditions, self.reference, deadline, SolverOptions())
         if status == "sat":
             self.accept(engine, x, 0.0)  # raises Found when confirmed; else the reference refused it
@@ -190,6 +197,58 @@ class _Counterexamples:
                 engine.check_time()
                 return "split"  # look closer
         return "closed"
+
+
+class _DisjunctArm:
+    """The portfolio's second arm beside a search restarted from refined bounds ``bounds``: one
+    whole-box MILP (HiGHS, in a child process) per disjunct still open in the search, one at a time.
+    Each disjunct's first MILP stops after ``seconds``; one not decided goes back to the queue with
+    twice that, after every other has had its turn, so that no hard disjunct holds up the easy ones.
+    An instance that has a second process for it only (:attr:`~milp.search.branch.Settings.refine_workers`).
+
+    Called by the search before each batch (``elsewhere``): returns the disjuncts (J,) bool proved
+    unsat so far; a point the MILP finds is handed to the checks (Found when confirmed)."""
+
+    def __init__(self, checks: _Counterexamples, bounds: Bounds, deadline: Deadline, seconds: float):
+        self.checks, self.bounds, self.deadline, self.seconds = checks, bounds, deadline, seconds
+        self.limits: dict[int, float] = {}  # a disjunct's next MILP's limit (seconds)
+        self.proved: np.ndarray | None = None
+        self.refused: set[int] = set()  # disjuncts whose MILP point the checks refused: left to the search
+        self.running: tuple[int, ReachArm] | None = None
+
+    def __call__(self, engine: BranchAndBound, open_: np.ndarray) -> np.ndarray:
+        if self.proved is None:
+            self.proved = np.zeros(engine.objective.disjuncts, dtype=bool)
+        if self.running is not None:
+            j, arm = self.running
+            if open_[j] and not arm.finished():
+                return self.proved
+            self.running = None
+            if not open_[j]:  # the search closed it first
+                arm.abandon()
+            else:
+                status, x, _ = arm.result()
+                engine.counters.milp_calls += 1
+                if status == "unsat":
+                    self.proved[j] = True
+                elif status == "sat":
+                    self.checks.accept(engine, x, 0.0)  # raises Found when confirmed
+                    self.refused.add(j)
+                else:
+                    self.limits[j] *= 2.0
+        waiting = [j for j in np.flatnonzero(open_ & ~self.proved) if j not in self.refused]
+        if waiting and not self.deadline.expired():
+            j = min(waiting, key=lambda k: (self.limits.setdefault(k, self.seconds), k))
+            conditions = _Counterexamples.conditions(engine.objective, j)
+            until = self.deadline.sooner(self.limits[j])
+            self.running = (j, ReachArm(self.checks.network, engine.objective.box, self.bounds, conditions, SolverOptions(), until))
+        return self.proved
+
+    def close(self) -> None:
+        """Stop the MILP still running, if any."""
+        if self.running is not None:
+            self.running[1].abandon()
+            self.running = None
 
 
 # ------------------------------------------------------------------ public API
@@ -227,8 +286,9 @@ def verify(
     rng = np.random.default_rng(seed)
     engines: list[BranchAndBound] = []  # every search run, for the counters
 
-    def search(objective: Objective, until: Deadline, known=None) -> BranchAndBound:
-        engines.append(BranchAndBound(network, objective, checks.accept, checks.leaf, until, settings, rng, known=known))
+    def search(objective: Objective, until: Deadline, known=None, elsewhere=None) -> BranchAndBound:
+        engines.append(BranchAndBound(network, objective, checks.accept, checks.leaf, until, settings, rng, known=known,
+                                      elsewhere=elsewhere))
         return engines[-1]
 
     def decide(engine: BranchAndBound) -> str:
@@ -239,9 +299,15 @@ def verify(
         except OutOfTime:
             if not refines(network, engine.objective.box, settings) or deadline.expired():
                 raise
-        # once the root closes on the bounds refined so far, the layers above are not refined
         lower, upper, _ = refine_for_search(network, engine.objective.box, None, deadline, settings, restarting=engine)
         known = (lower, upper)
+        if settings.refine_workers > 1 and settings.milp_arm > 0:
+            # a second process: whole-box MILPs per disjunct beside the restarted search
+            arm = _DisjunctArm(checks, Bounds.from_flat(network, *known, "refined"), deadline, settings.milp_arm)
+            try:
+                return search(engine.objective, deadline, known, elsewhere=arm).run()
+            finally:
+                arm.close()
         if settings.milp_share <= 0:
             return search(engine.objective, deadline, known).run()
         # the restarted search alone first; then one whole-box MILP per disjunct it may have left

@@ -336,3 +336,53 @@ def test_verdicts_after_the_whole_box_milps_match_brute_force(seed, share, monke
         assert verdict.result == ("unsat" if reachable is None else "sat"), (reachable, verdict)
         if reachable is None:
             assert sum(on_refined) == (3 if share else 0)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_verdicts_with_the_whole_box_milps_beside_the_search_match_brute_force(seed, monkeypatch):
+    """With a second process, one whole-box MILP per open disjunct runs beside the search restarted
+    from refined bounds (a child process), and the search drops what it proves. Three disjuncts
+    ``y_k - y_j >= t`` as in the test above; each of the search's bounds is slowed down, so that the
+    child's MILPs finish first. The verdicts are the oracle's, and when none is reachable the child
+    proved some disjunct unsat."""
+    import milp.search.branch as branch_module
+    import milp.search.verify as verify_module
+
+    answers = []
+
+    class Spy(verify_module.ReachArm):
+        def result(self):
+            answer = super().result()
+            answers.append(answer[0])
+            return answer
+
+    slow = branch_module.BranchAndBound.bound
+
+    def bound(self, *args, **kwargs):
+        time.sleep(0.2)
+        return slow(self, *args, **kwargs)
+
+    monkeypatch.setattr(verify_module, "ReachArm", Spy)
+    monkeypatch.setattr(branch_module.BranchAndBound, "bound", bound)
+    rng = np.random.default_rng(150 + seed)
+    network = random_mlp(rng, [2, 6, 6, 3])
+    box = [(-1.0, 1.0)] * 2
+    pairs = ((0, 1), (1, 2), (2, 0))
+    tops = []
+    for k, j in pairs:
+        gap = Affine(tuple((s, m[k : k + 1] - m[j : j + 1]) for s, m in network.output.terms), network.output.bias[k : k + 1] - network.output.bias[j : j + 1])
+        tops.append(oracle.exact_max(network, np.full(2, -1.0), np.full(2, 1.0), gap)[0])
+    settings = replace(Settings(), branching="neuron", leaf_unstable=0, refine_after=0.0, samples=0, attack_starts=1, attack_steps=1,
+                       refine_workers=2, milp_arm=20.0)
+    for reachable in (None, 2):  # none of the three reachable, or only the last (the arm's last turn)
+        disjuncts = []
+        for k, ((a, b), top) in enumerate(zip(pairs, tops)):
+            c = np.zeros(3)
+            c[a], c[b] = -1.0, 1.0  # -(y_a - y_b) <= -(top + offset)
+            disjuncts.append([(c, -(top + (-1e-3 if k == reachable else 1e-3)))])
+        prop = read_vnnlib(property_text(2, 3, box, disjuncts), 2, 3)
+        answers.clear()
+        verdict = verify(network, prop, timeout=60, settings=settings)
+        assert verdict.result == ("unsat" if reachable is None else "sat"), (reachable, verdict, answers)
+        if reachable is None:
+            assert "unsat" in answers
