@@ -13,6 +13,7 @@ Any VNN-COMP folder of this layout runs the same way (``python benchmarks/acasxu
     python benchmarks/acasxu.py --timeout 116 --out acasxu.csv
     python benchmarks/acasxu.py --workers 2 --filter "prop_2" --limit 10
     python benchmarks/acasxu.py /path/to/acasxu --limit 10
+    python benchmarks/acasxu.py ../shared/benchmarks/mnist_fc --processes 2 --filter "256x4,prop_7_0.05" --milp-arm 0
 
 The benchmark folder is the positional argument if given, else ``$MILP_BENCHMARKS/acasxu``, else
 ``../shared/benchmarks/acasxu`` beside the checkout (see ``benchmarks/data.py``); a folder without
@@ -38,7 +39,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
-from dataclasses import asdict, dataclass  # noqa: E402
+from dataclasses import asdict, dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import data  # noqa: E402  (benchmarks/data.py: where the benchmark data is)
@@ -100,9 +101,10 @@ def read_instances(folder: Path) -> list[Instance]:
     return instances
 
 
-def run_instance(instance: Instance, timeout: float | None, seed: int, processes: int = 1) -> Row:
-    """Answer one instance in this process (and ``processes - 1`` helpers for its refinement); any
-    failure is an ``error`` row, never an exception."""
+def run_instance(instance: Instance, timeout: float | None, seed: int, processes: int = 1, milp_arm: float | None = None) -> Row:
+    """Answer one instance in this process (and ``processes - 1`` helpers for its refinement, then its
+    MILP arm of ``milp_arm`` seconds, None for the default); any failure is an ``error`` row, never an
+    exception."""
     started = time.perf_counter()
     try:
         from importers import OnnxReference, load_onnx
@@ -117,7 +119,10 @@ def run_instance(instance: Instance, timeout: float | None, seed: int, processes
         limit = (instance.timeout if timeout is None else timeout) - (time.perf_counter() - started)
         if limit <= 0:
             return Row(instance.network, instance.prop, "timeout", time.perf_counter() - started, 0, 0, "loading took the time")
-        verdict = verify(network, prop, timeout=limit, reference=reference, seed=seed, settings=Settings(refine_workers=processes))
+        settings = Settings(refine_workers=processes)
+        if milp_arm is not None:
+            settings = replace(settings, milp_arm=milp_arm)
+        verdict = verify(network, prop, timeout=limit, reference=reference, seed=seed, settings=settings)
         return Row(instance.network, instance.prop, verdict.result, time.perf_counter() - started,
                    verdict.subproblems, verdict.milp_calls, verdict.reason)
     except Exception as error:  # an error is one of the answers
@@ -194,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=1, metavar="P",
                         help="processes each instance uses (default 1): on wide inputs, its neuron-by-neuron refinement of "
                              "intermediate bounds is shared among them. Keep workers x processes within the cores")
+    parser.add_argument("--milp-arm", type=float, default=None, metavar="S",
+                        help="with --processes 2 or more: each disjunct's first whole-box MILP beside a search restarted from "
+                             "refined bounds stops after S seconds (default 20; 0: no such MILPs, the baseline)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random search (default 0)")
     args = parser.parse_args(argv)
     if args.workers < 1:
@@ -202,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--processes must be at least 1")
     if args.timeout is not None and args.timeout <= 0:
         parser.error("--timeout must be positive")
+    if args.milp_arm is not None and not args.milp_arm >= 0:
+        parser.error("--milp-arm must be 0 or more seconds")
     folder = data.require("acasxu", args.folder, usage="python benchmarks/acasxu.py /path/to/acasxu")
     try:
         instances = select(read_instances(folder), args.filter, args.limit)
@@ -227,10 +237,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.workers == 1:
             for instance in instances:
-                record(run_instance(instance, args.timeout, args.seed, args.processes))
+                record(run_instance(instance, args.timeout, args.seed, args.processes, args.milp_arm))
         else:
             with ProcessPoolExecutor(max_workers=args.workers) as pool:
-                futures = [pool.submit(run_instance, instance, args.timeout, args.seed, args.processes) for instance in instances]
+                futures = [pool.submit(run_instance, instance, args.timeout, args.seed, args.processes, args.milp_arm) for instance in instances]
                 for future in as_completed(futures):
                     record(future.result())
     print(summary(rows, time.perf_counter() - started))

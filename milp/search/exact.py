@@ -18,10 +18,10 @@ from milp.core.deadline import Deadline
 from milp.core.errors import InternalError
 from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
+from milp.core.runtime import BackgroundCall
 from milp.core.tolerances import attained_tolerance, proves_not_positive
 from milp.encode.bigm import MilpModel, affine_row, binary_free, build_milp, condition_rows
 from milp.search.witness import Reference, check_point, clip_to_box, polish_in_pattern
-from milp.core.runtime import BackgroundCall
 from milp.solvers.highs import CANCEL_GRACE, BackgroundSolve, HighsSolver, Solution, Status
 
 __all__ = ["Maximum", "MaximumArm", "ReachArm", "milp_maximum", "milp_reach", "solve_checked", "check_solution", "limit_reason", "values_at"]
