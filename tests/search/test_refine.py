@@ -296,6 +296,28 @@ def test_a_disjunct_closed_at_the_root_is_unreachable_and_one_far_below_is_close
     assert root_closes(engine, _alpha(network, box), Deadline.after(60)) is False
 
 
+def _gap_properties(seed: int):
+    """A random 2-6-6-3 net over [-1, 1]^2 and a function of ``reachable`` (None or a disjunct): the
+    property of three disjuncts ``y_k - y_j >= t`` (pairs (0, 1), (1, 2), (2, 0)), each threshold
+    1e-3 beyond the oracle's exact maximum of ``y_k - y_j``, or 1e-3 inside it for ``reachable``."""
+    network = random_mlp(np.random.default_rng(seed), [2, 6, 6, 3])
+    pairs = ((0, 1), (1, 2), (2, 0))
+    tops = []
+    for k, j in pairs:
+        gap = Affine(tuple((s, m[k : k + 1] - m[j : j + 1]) for s, m in network.output.terms), network.output.bias[k : k + 1] - network.output.bias[j : j + 1])
+        tops.append(oracle.exact_max(network, np.full(2, -1.0), np.full(2, 1.0), gap)[0])
+
+    def prop(reachable):
+        disjuncts = []
+        for d, ((k, j), top) in enumerate(zip(pairs, tops)):
+            c = np.zeros(3)
+            c[k], c[j] = -1.0, 1.0  # -(y_k - y_j) <= -(top + offset)
+            disjuncts.append([(c, -(top + (-1e-3 if d == reachable else 1e-3)))])
+        return read_vnnlib(property_text(2, 3, [(-1.0, 1.0)] * 2, disjuncts), 2, 3)
+
+    return network, prop
+
+
 @pytest.mark.parametrize("share", [0.0, 0.8])
 @pytest.mark.parametrize("seed", range(4))
 def test_verdicts_after_the_whole_box_milps_match_brute_force(seed, share, monkeypatch):
@@ -314,23 +336,11 @@ def test_verdicts_after_the_whole_box_milps_match_brute_force(seed, share, monke
         return real_reach(network, box, bounds, *rest)
 
     monkeypatch.setattr(verify_module, "milp_reach", reach)
-    rng = np.random.default_rng(140 + seed)
-    network = random_mlp(rng, [2, 6, 6, 3])
-    box = [(-1.0, 1.0)] * 2
-    pairs = ((0, 1), (1, 2), (2, 0))
-    tops = []
-    for k, j in pairs:
-        gap = Affine(tuple((s, m[k : k + 1] - m[j : j + 1]) for s, m in network.output.terms), network.output.bias[k : k + 1] - network.output.bias[j : j + 1])
-        tops.append(oracle.exact_max(network, np.full(2, -1.0), np.full(2, 1.0), gap)[0])
+    network, property_of = _gap_properties(140 + seed)
     settings = replace(Settings(), branching="neuron", leaf_unstable=0, refine_after=0.0, samples=0, attack_starts=1, attack_steps=1,
                        milp_after=0.0, milp_share=share)
     for reachable in (None, *range(3)):  # none of the three reachable, or only disjunct `reachable`
-        disjuncts, offsets = [], [1e-3 if k != reachable else -1e-3 for k in range(3)]
-        for (k, j), top, offset in zip(pairs, tops, offsets):
-            c = np.zeros(3)
-            c[k], c[j] = -1.0, 1.0  # -(y_k - y_j) <= -(top + offset)
-            disjuncts.append([(c, -(top + offset))])
-        prop = read_vnnlib(property_text(2, 3, box, disjuncts), 2, 3)
+        prop = property_of(reachable)
         on_refined.clear()
         verdict = verify(network, prop, timeout=60, settings=settings)
         assert verdict.result == ("unsat" if reachable is None else "sat"), (reachable, verdict)
@@ -364,23 +374,11 @@ def test_verdicts_with_the_whole_box_milps_beside_the_search_match_brute_force(s
 
     monkeypatch.setattr(verify_module, "ReachArm", Spy)
     monkeypatch.setattr(branch_module.BranchAndBound, "bound", bound)
-    rng = np.random.default_rng(150 + seed)
-    network = random_mlp(rng, [2, 6, 6, 3])
-    box = [(-1.0, 1.0)] * 2
-    pairs = ((0, 1), (1, 2), (2, 0))
-    tops = []
-    for k, j in pairs:
-        gap = Affine(tuple((s, m[k : k + 1] - m[j : j + 1]) for s, m in network.output.terms), network.output.bias[k : k + 1] - network.output.bias[j : j + 1])
-        tops.append(oracle.exact_max(network, np.full(2, -1.0), np.full(2, 1.0), gap)[0])
+    network, property_of = _gap_properties(150 + seed)
     settings = replace(Settings(), branching="neuron", leaf_unstable=0, refine_after=0.0, samples=0, attack_starts=1, attack_steps=1,
                        refine_workers=2, milp_arm=20.0)
     for reachable in (None, 2):  # none of the three reachable, or only the last (the arm's last turn)
-        disjuncts = []
-        for k, ((a, b), top) in enumerate(zip(pairs, tops)):
-            c = np.zeros(3)
-            c[a], c[b] = -1.0, 1.0  # -(y_a - y_b) <= -(top + offset)
-            disjuncts.append([(c, -(top + (-1e-3 if k == reachable else 1e-3)))])
-        prop = read_vnnlib(property_text(2, 3, box, disjuncts), 2, 3)
+        prop = property_of(reachable)
         answers.clear()
         verdict = verify(network, prop, timeout=60, settings=settings)
         assert verdict.result == ("unsat" if reachable is None else "sat"), (reachable, verdict, answers)
