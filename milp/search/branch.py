@@ -168,25 +168,16 @@ class Settings:
     # processes for the refinement's searches (this one and refine_workers - 1 children, each taking
     # its turn of every layer's neurons, ordered by weight); the refined bounds are the same.
     refine_workers: int = 1
-    # verify: with milp_share > 0, a search restarted from refined bounds runs alone for `milp_after`
-    # of the time left; if still open, each disjunct the refined bounds leave open at the root gets
-    # one whole-box MILP (HiGHS, with those bounds), all of them within `milp_share` of the time left,
-    # and the search restarts on the disjuncts they leave open. Off by default: no fixed slice served
-    # both mnist_fc instances it was measured on. With 0.25 and 0.8, 256x4 prop_7_0.05 (HiGHS proves
-    # each of its 9 disjuncts in 4.6-44 s, where the search's open bound stays above 1 for 230 s) is
-    # proved in 220 s and 228 s, but 256x4 prop_4_0.05, whose restarted search needs about 70 s, timed
-    # out in one run of two (141-152 s without); with 0.4 and 0.9, prop_4 is proved (151 s) and
-    # prop_7 times out. (MILPs first, with no slice: prop_7 too, but 256x4 prop_6_0.03 from 120 s to
-    # 293 s.) Every other mnist_fc instance that refines closes at the restarted root.
-    milp_after: float = 0.25
-    milp_share: float = 0.0
     # verify, with a second process (refine_workers > 1): beside a search restarted from refined
     # bounds, a child process runs one whole-box MILP per disjunct still open in the search, each
     # first for `milp_arm` seconds, then twice as long after the others' turns (0: no such arm).
-    # Neither arm loses its work to a slice, which no setting of milp_share managed (see above). On
-    # 256x4 with 2 processes: prop_7_0.05 unsat in 158 s (a timeout without the arm), prop_4_0.05
-    # 106 s (131 s), prop_6_0.03 81 s (98 s). The 20 s is not tuned (prop_7_0.05's 9 disjunct MILPs
-    # take 4.6-44 s each, 8.6 s the median).
+    # Neither arm loses its work to the other. A fixed time slice on one process did (search alone
+    # for a quarter of the time left, then the MILPs, then the search again): it proved 256x4
+    # prop_7_0.05 (HiGHS proves each of its 9 disjuncts in 4.6-44 s, where the search's open bound
+    # stays above 1 for 230 s) in 220 s, but lost 256x4 prop_4_0.05 in one run of two, and a longer
+    # slice lost prop_7 again. With the arm, on 256x4 with 2 processes: prop_7_0.05 unsat in 158 s (a
+    # timeout without it), prop_4_0.05 106 s (131 s), prop_6_0.03 81 s (98 s). The 20 s is not tuned
+    # (prop_7_0.05's disjunct MILPs take 8.6 s the median).
     milp_arm: float = 20.0
 
 

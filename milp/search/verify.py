@@ -38,10 +38,7 @@ serves them all). The steps, cheapest first:
    second process (:attr:`~milp.search.branch.Settings.refine_workers`), a portfolio: a child
    process runs one whole-box MILP with the refined bounds per disjunct still open in the search,
    in turns of doubling length (:attr:`~milp.search.branch.Settings.milp_arm`), and the search
-   drops each disjunct it proves unsat. On one process, when asked
-   (:attr:`~milp.search.branch.Settings.milp_share`, off by default), a restarted search still
-   open after a quarter of the time left stops, each disjunct open at its root gets one whole-box
-   MILP, and the search goes on with the disjuncts they leave open.
+   drops each disjunct it proves unsat.
 
 Steps 1 to 3 are the one branch and bound of :mod:`milp.search.branch`, which the queries drive
 too. The time budget is shared by all disjuncts and sub-boxes. Every bound is widened outward
@@ -65,7 +62,7 @@ from milp.core.errors import InputError
 from milp.core.network import Affine, Network
 from milp.core.options import SolverOptions
 from milp.io.vnnlib import VnnlibProperty, check_counterexample, write_counterexample
-from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, open_at_root, refines
+from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines
 from milp.search.exact import ReachArm, milp_reach
 from milp.search.queries import refine_for_search
 from milp.search.witness import Reference, reference_output
@@ -308,42 +305,7 @@ def verify(
                 return search(engine.objective, deadline, known, elsewhere=arm).run()
             finally:
                 arm.close()
-        if settings.milp_share <= 0:
-            return search(engine.objective, deadline, known).run()
-        # the restarted search alone first; then one whole-box MILP per disjunct it may have left
-        # open, and the search again on those the MILPs leave open
-        try:
-            return search(engine.objective, deadline.share(settings.milp_after), known).run()
-        except OutOfTime:
-            if deadline.expired():
-                raise
-        left = whole_box_milps(engine, known)
-        if not left.any():
-            return "closed"
-        return search(engine.objective.only(left), deadline, known).run()
-
-    def whole_box_milps(engine: BranchAndBound, known) -> np.ndarray:
-        """The disjuncts (J,) bool that the refined bounds ``known`` leave open at the root and one
-        whole-box MILP each, within :attr:`Settings.milp_share` of the time left, does not prove
-        unsat. (On mnist_fc 256x4 prop_7_0.05, after the refinement, HiGHS proves each of the 9 in
-        4.6-44 s, where the search's open bound stayed above 1 for 230 s.)"""
-        left = open_at_root(engine, known, deadline)
-        if not left.any():
-            return left
-        bounds = Bounds.from_flat(network, *known, "refined")
-        budget = deadline.share(settings.milp_share)
-        untried = int(left.sum())
-        for j in np.flatnonzero(left):
-            # the budget left, shared among the disjuncts not tried yet
-            seconds = budget.remaining()
-            until = budget.sooner(None if seconds is None else seconds / untried)
-            untried -= 1
-            engine.counters.milp_calls += 1
-            if checks.disjunct(engine, engine.objective.box, bounds, j, until) == "unsat":
-                left[j] = False
-            if deadline.expired():
-                raise OutOfTime()
-        return left
+        return search(engine.objective, deadline, known).run()
 
     def verdict(result: str, x=None, y=None, reason: str = "") -> Verdict:
         return Verdict(result, x, y, time.perf_counter() - started, sum(e.counters.subproblems for e in engines),
