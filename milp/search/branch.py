@@ -827,6 +827,7 @@ class BranchAndBound:
             started = time.perf_counter()
             rounds = list(s.rounds_after)
             batches = done_rounds = 0
+            closed_elsewhere = np.zeros(self.objective.disjuncts, dtype=bool)
             while stack:
                 flight = None
                 batches += 1
@@ -835,8 +836,10 @@ class BranchAndBound:
                     raise OutOfTime()
                 if self.elsewhere is not None:
                     proved = self.elsewhere(self, np.any([chunk.open.any(axis=0) for chunk in stack], axis=0))
-                    if proved.any():
-                        stack[:] = [kept for kept in (chunk.without(proved) for chunk in stack) if kept.count]
+                    fresh = proved & ~closed_elsewhere  # each proof rewrites the stack once, not every batch
+                    if fresh.any():
+                        closed_elsewhere |= fresh
+                        stack[:] = [kept for kept in (chunk.without(fresh) for chunk in stack) if kept.count]
                         if not stack:
                             break
                 if rounds and time.perf_counter() - started >= rounds[0]:
