@@ -213,13 +213,6 @@ class Objective:
         strict = np.zeros(form.out_dim, dtype=bool) if strict is None else np.asarray(strict, dtype=bool)
         return cls(box, form, starts, strict, weights, np.array(weight_starts, dtype=int))
 
-    def only(self, keep: np.ndarray) -> "Objective":
-        """The objective of the disjuncts ``keep`` (J,) bool only, their combinations :meth:`of_rows`'."""
-        keep = np.asarray(keep, dtype=bool)
-        rows = np.flatnonzero(keep[self.owner])
-        sizes = np.diff(np.append(self.starts, self.form.out_dim))[keep]
-        return Objective.of_rows(self.box, self.form.rows(rows), np.cumsum(sizes) - sizes, self.strict[rows])
-
     @property
     def disjuncts(self) -> int:
         return int(self.starts.size)

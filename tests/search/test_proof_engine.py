@@ -518,23 +518,3 @@ def test_a_cancelled_background_solve_stops_and_keeps_a_sound_bound():
     assert answer.status in (Status.INTERRUPTED, Status.FEASIBLE)
     sampled = float(network.forward(box.sample(20000, rng)).output[:, 0].max())
     assert answer.bound is None or answer.bound >= sampled - 1e-9
-
-
-def test_an_objective_of_some_disjuncts_keeps_their_rows_margins_and_strictness():
-    """:meth:`Objective.only` on disjuncts of 2, 1 and 3 rows: the kept disjuncts' margins at random
-    points are the original's, column for column, and their rows keep their strictness."""
-    rng = np.random.default_rng(5)
-    network = random_mlp(rng, [3, 5, 4])
-    box = Box(np.full(3, -1.0), np.full(3, 1.0))
-    form = Affine(tuple((s, rng.standard_normal((6, m.shape[1]))) for s, m in network.output.terms), rng.standard_normal(6))
-    strict = np.array([False, True, False, True, False, True])
-    objective = Objective.of_rows(box, form, [0, 2, 3], strict)
-    trace = network.forward(rng.uniform(-1, 1, (200, 3)))
-    values = [trace.inputs, *trace.activations]
-    whole = objective.per_disjunct(objective.row_values(values))
-    for keep in ([True, False, True], [False, True, False], [False, False, True]):
-        part = objective.only(np.array(keep))
-        assert part.disjuncts == sum(keep)
-        # (to rounding: a product with fewer rows may sum in another order)
-        np.testing.assert_allclose(part.per_disjunct(part.row_values(values)), whole[:, keep], rtol=1e-12, atol=1e-12)
-        np.testing.assert_array_equal(part.strict, strict[np.repeat(keep, [2, 1, 3])])
