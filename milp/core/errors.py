@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-__all__ = ["MilpError", "InputError", "InternalError", "SolverStatusError", "REPORT_HINT"]
+__all__ = ["MilpError", "InputError", "InternalError", "SolverStatusError", "NumericRangeError", "REPORT_HINT"]
 
 REPORT_HINT = "this is a bug in milp, not a problem with your input; please report it with the command you ran (MILP_TRACEBACK=1 prints the traceback)"
 
@@ -22,6 +22,10 @@ class MilpError(Exception):
 
 class InputError(MilpError, ValueError):
     """Input that cannot be used: reported to the user as one line (exit code 2)."""
+
+
+class NumericRangeError(InputError):
+    """A model whose numbers span more than the solver can decide reliably (e.g. a box of +-1e10)."""
 
 
 class InternalError(MilpError, RuntimeError):

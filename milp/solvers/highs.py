@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from milp.core.deadline import NO_DEADLINE, Deadline
-from milp.core.errors import InternalError, SolverStatusError
+from milp.core.errors import InternalError, NumericRangeError, SolverStatusError
 from milp.core.runtime import BackgroundCall
 from milp.encode.bigm import MilpModel
 from milp.core.options import SolverOptions
@@ -158,6 +158,11 @@ class Solution:
         return self.values is not None
 
 
+# HiGHS answers "Unknown" when its tolerances (about 1e-9 on rows with coefficients of 1e10) cannot
+# settle a model: past this magnitude of a column's bound that is the model's range, not a bug here
+WIDE_RANGE = 1e6
+
+
 class HighsSolver:
     """A HiGHS model of a :class:`~milp.encode.bigm.MilpModel`, changed in place between solves."""
 
@@ -277,7 +282,7 @@ class HighsSolver:
                 self._set_time_limit(deadline)
                 run(h)
                 solved += 1
-                status = model_status(h)
+                status = self._status()
                 if status is Status.INFEASIBLE:
                     continue
                 if status is not Status.OPTIMAL:
@@ -302,12 +307,22 @@ class HighsSolver:
             return Solution(Status.INFEASIBLE, None, None, None, seconds, solved)
         return Solution(Status.OPTIMAL, best[0], best[0], best[1], seconds, solved)
 
+    def _status(self, has_point: bool = False) -> Status:
+        """:func:`model_status`, with HiGHS's "Unknown" on a model of huge bounds reported as such."""
+        if self.highs.getModelStatus() == _MS.kUnknown:
+            bounds = np.concatenate([self.model.col_lower, self.model.col_upper])
+            scale = float(np.abs(bounds[np.isfinite(bounds)]).max(initial=0.0))
+            if scale > WIDE_RANGE:
+                raise NumericRangeError(f"HiGHS gave up on the model (status 'Unknown'): its bounds reach {scale:.3g}, too wide for its "
+                                        "tolerances; shrink the box, or scale the inputs or the weights")
+        return model_status(self.highs, has_point)
+
     def _solution(self, seconds: float) -> Solution:
         h = self.highs
         self.solves += 1
         info = h.getInfo()
         has_point = info.primal_solution_status == 2  # kSolutionStatusFeasible
-        status = model_status(h, has_point)
+        status = self._status(has_point)
         values = np.array(h.getSolution().col_value, dtype=np.float64) if has_point else None
         objective = float(info.objective_function_value) if has_point else None
         nodes = int(getattr(info, "mip_node_count", 0) or 0)

@@ -13,7 +13,7 @@ from milp import Box
 from milp.bounds.propagate import interval_bounds
 from milp.core.conditions import value_form
 from milp.core.deadline import Deadline
-from milp.core.errors import SolverStatusError
+from milp.core.errors import NumericRangeError, SolverStatusError
 from milp.core.options import SolverOptions
 from milp.encode.bigm import affine_row, build_milp
 from milp.solvers.highs import _MODEL_STATUS, HighsSolver, PolytopeLp, Status, model_status, run
@@ -41,6 +41,26 @@ def test_every_highs_status_is_mapped_or_named():
                 model_status(Fake(raw))
     assert model_status(Fake(highspy.HighsModelStatus.kTimeLimit), has_point=True) is Status.FEASIBLE
     assert model_status(Fake(highspy.HighsModelStatus.kTimeLimit)) is Status.TIME_LIMIT
+
+
+@pytest.mark.parametrize("reach,error", [(1e10, NumericRangeError), (5.0, SolverStatusError)])
+def test_highs_giving_up_on_huge_bounds_is_the_inputs_range_not_a_bug(reach, error):
+    """HiGHS's "Unknown" (it gives up, as on a box of +-1e10) is a one-line input error naming the bounds
+    when a column's bound is huge, and an internal error naming the status otherwise."""
+    network = random_mlp(np.random.default_rng(0), [2, 3, 1])
+    box = Box(np.full(2, -reach), np.full(2, reach))
+    solver = HighsSolver(build_milp(network, box, interval_bounds(network, box)))
+
+    class GaveUp:
+        def getModelStatus(self):
+            return highspy.HighsModelStatus.kUnknown
+
+        def modelStatusToString(self, raw):
+            return "Unknown"
+
+    solver.highs = GaveUp()
+    with pytest.raises(error, match="reach" if error is NumericRangeError else "kUnknown"):
+        solver._status()
 
 
 class _FailsOnce(highspy.Highs):
