@@ -45,6 +45,8 @@ def _read_model(path):
     import onnx
 
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ModelImportError(f"{path} is a directory, not a model file")
     if not os.path.isfile(path):
         raise ModelImportError(f"no such model file: {path}")
     try:
@@ -94,6 +96,8 @@ def _input_shape(value_info, path: str) -> tuple[tuple[int, ...], str]:
     for axis, dim in enumerate(tensor_type.shape.dim):
         if dim.HasField("dim_value") and dim.dim_value > 0:
             shape.append(int(dim.dim_value))
+        elif dim.HasField("dim_value"):
+            raise ModelImportError(f"{path}: the input '{value_info.name}' has a dimension of {dim.dim_value} at axis {axis}")
         elif axis == 0:
             shape.append(1)  # symbolic batch dimension: one sample
         else:

@@ -81,7 +81,8 @@ class OnnxReference:
         try:
             self.session = ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own, unrelated exception types
-            raise ModelImportError(f"onnxruntime cannot load {self.path}: {error}") from None
+            first = " ".join(str(error).split())  # its messages run over several lines
+            raise ModelImportError(f"onnxruntime cannot load {self.path}: {first}") from None
         inputs = self.session.get_inputs()
         outputs = self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1 + len(self.extra_outputs):

@@ -65,10 +65,19 @@ def fmt(x) -> str:
     return f"{x:.9g}"
 
 
-def box_for(args, network: Network) -> Box:
+def box_for(args, network: Network, reference=None) -> Box:
+    """The --box for ``network``; within the range of the reference model's input type when it has one
+    (a float32 model cannot take an input beyond 3.4e38)."""
     if not args.box:
         raise CliError("an input box is required (big-M needs bounds): --box lo:hi or --box lo1:hi1,lo2:hi2,...")
-    return parse_box(args.box, network.input_dim)
+    box = parse_box(args.box, network.input_dim)
+    dtype = getattr(reference, "dtype", None)
+    if dtype is not None and np.issubdtype(dtype, np.floating):
+        largest = float(np.finfo(dtype).max)
+        reach = float(max(np.abs(box.lower).max(initial=0.0), np.abs(box.upper).max(initial=0.0)))
+        if reach > largest:
+            raise CliError(f"--box reaches {reach:.3g}, beyond the range of the model's {np.dtype(dtype).name} input ({largest:.3g})")
+    return box
 
 
 CONDITION_HELP = (

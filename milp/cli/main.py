@@ -38,7 +38,8 @@ def _join_values(argv: Sequence[str]) -> list[str]:
     argv = list(argv)
     while i < len(argv):
         arg = argv[i]
-        if arg in _VALUE_OPTIONS and i + 1 < len(argv):
+        # a value may start with "-" ("-5:5"), never with "--" (the option's value is missing)
+        if arg in _VALUE_OPTIONS and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
             out.append(f"{arg}={argv[i + 1]}")
             i += 2
             continue

@@ -15,7 +15,7 @@ def run_fires(args) -> int:
     if args.layer is None:
         raise CliError("--neuron needs --layer (the ReLU layer it belongs to)")
     network, reference = load_model(args.model, check=not args.no_check)
-    box = box_for(args, network)
+    box = box_for(args, network, reference)
     result = fires(
         network, box, args.layer, args.neuron, bounds=args.bounds, options=SolverOptions(threads=args.threads), reference=reference,
         solver=pyomo_solver(args), time_limit=args.time_limit, stop=args.stop,
@@ -50,7 +50,7 @@ def run_feature_report(args) -> int:
     if args.solver is not None:
         raise CliError("--solver solves one neuron's MILP through Pyomo: give --layer and --neuron with it")
     network, reference = load_model(args.model, check=not args.no_check)
-    box = box_for(args, network)
+    box = box_for(args, network, reference)
     progress = None
     if not args.json and sys.stderr.isatty():
         progress = tqdm(total=None, unit=" neurons", file=sys.stderr, dynamic_ncols=True)
@@ -82,7 +82,7 @@ def run_reach(args) -> int:
     from milp.core.options import SolverOptions
 
     network, reference = load_model(args.model, check=not args.no_check)
-    box = box_for(args, network)
+    box = box_for(args, network, reference)
     if not args.where:
         raise CliError('reach needs at least one --where condition, e.g. --where "y[0] - y[1] >= 0.2"')
     result = reach(
@@ -102,7 +102,7 @@ def run_range(args) -> int:
     from milp.core.options import SolverOptions
 
     network, reference = load_model(args.model, check=not args.no_check)
-    box = box_for(args, network)
+    box = box_for(args, network, reference)
     outputs = None if args.output is None else [args.output]
     result = output_range(
         network, box, outputs, bounds=args.bounds, options=SolverOptions(threads=args.threads), reference=reference, solver=pyomo_solver(args),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from milp.cli.common import BOUND_METHODS, CONDITION_HELP, CliError, add_common, add_threads, box_for, load_model, print_answer
+from milp.core.errors import InputError
 from milp.core.slicing import SLICE_HELP, THROUGH_BOX
 from milp.core.tolerances import REGION_TOLERANCE
 from milp.enumeration import ENGINES
@@ -43,7 +44,7 @@ def run(args) -> int:
     from milp.enumeration.engines import regions
     from milp.io.regionfiles import RegionWriter
 
-    network, _ = load_model(args.model, check=not args.no_check)
+    network, reference = load_model(args.model, check=not args.no_check)
     plane, through = None, None
     if args.slice and args.through:
         raise CliError("--slice and --through both give a plane: use one of them")
@@ -59,7 +60,12 @@ def run(args) -> int:
     if plane is not None:
         # the run is over (s, t): --box, --where x[0], x[1] and the region file are in plane coordinates
         network = slice_network(network, plane.origin, plane.u, plane.v)
-    box = box_for(args, network)
+    try:
+        box = box_for(args, network, reference)
+    except InputError as error:
+        if plane is None:
+            raise
+        raise CliError(f"{error} (with --slice or --through the network's inputs are the plane's s and t: --box gives their ranges)") from None
     workers = args.workers if args.workers else (os.cpu_count() or 1)
     parallel = args.scheduler is not None or workers > 1
     if parallel:

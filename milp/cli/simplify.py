@@ -29,7 +29,7 @@ def run(args) -> int:
     if Path(args.output).resolve() == Path(args.model).resolve():
         raise CliError("-o names the model itself; write the smaller model to another file")
     network, reference = load_model(args.model, check=not args.no_check)
-    box = box_for(args, network)
+    box = box_for(args, network, reference)
     result = simplify(network, box, prove=args.prove, bounds=args.bounds, options=SolverOptions(threads=args.threads),
                       time_limit=args.time_limit, stop=args.stop, reference=reference, samples=args.samples)
     save_onnx(result.network, args.output, like=args.model)

@@ -8,6 +8,7 @@ does (or as the one model before the query when it declares one network).
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from dataclasses import replace
@@ -90,6 +91,19 @@ def _version2(args, prop_path: Path, models: dict[str, str]):
     return verdict, joint
 
 
+def _query_text(path: Path, name: str) -> str:
+    """The query file's text (gzipped when it ends in .gz); one line naming the file when it is not text."""
+    if path.is_dir():
+        raise CliError(f"query file {name!r} is a directory")
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as handle:
+            return handle.read()
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
+        hint = " (the model goes first: milp vnnlib MODEL PROPERTY)" if path.suffix.lower() == ".onnx" else ""
+        why = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else f"not a readable gzip file ({error})"
+        raise CliError(f"query file {name!r} is {why}: a VNN-LIB query is a text file{hint}") from None
+
+
 def _with_workers(settings, args):
     """The search's settings with the processes the user gave (``--workers``; 0 or none: one per core)."""
     return replace(settings, refine_workers=args.workers or os.cpu_count() or 1)
@@ -102,6 +116,8 @@ def run(args) -> int:
     from milp.search.branch import Settings
     from milp.search.verify import verify
 
+    if args.timeout is not None and args.timeout <= 0:
+        raise CliError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     files = list(args.files)
     if len(files) > 2:
         raise CliError(f"expected [MODEL] QUERY, got {len(files)} files (networks of a VNN-LIB 2.0 query go in --network NAME=FILE)")
@@ -111,9 +127,7 @@ def run(args) -> int:
         prop_path = Path(query_file)
         if not prop_path.exists():
             raise CliError(f"query file {query_file!r} does not exist")
-        opener = __import__("gzip").open if prop_path.suffix == ".gz" else open
-        with opener(prop_path, "rt") as handle:
-            head = handle.read()
+        head = _query_text(prop_path, query_file)
         if is_vnnlib2(head):
             verdict, joint = _version2(args, prop_path, models)
             word = "timed-out" if verdict.result == "timeout" else verdict.result
@@ -135,7 +149,10 @@ def run(args) -> int:
             text, payload = verdict.counterexample_text(), verdict.to_json()
     except Exception:
         if args.results:
-            Path(args.results).write_text("error\n")
+            try:
+                Path(args.results).write_text("error\n")
+            except OSError:
+                pass  # the first error is the one to report
         raise
     if args.results:
         Path(args.results).write_text(text + "\n")

@@ -14,13 +14,14 @@ condition is linear in the MILP's variables whatever names it uses.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from milp.core.errors import InputError
-from milp.core.network import Affine, Network, layer_choices
+from milp.core.network import Affine, Network, NetworkError, layer_choices
 
 __all__ = ["Condition", "ConditionError", "parse_conditions", "value_form", "evaluate"]
 
@@ -112,6 +113,8 @@ class _Compiler:
 
     def compile(self, node: ast.AST) -> Affine:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            if not math.isfinite(node.value):
+                raise self.fail(f"{ast.get_source_segment(self.text, node) or node.value} is not a finite number")
             return _constant(node.value)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             inner = self.compile(node.operand)
@@ -144,6 +147,8 @@ class _Compiler:
             except ConditionError as error:
                 raise self.fail(str(error)) from None
         if isinstance(node, ast.Name):
+            if node.id.lower() in ("nan", "inf", "infinity"):
+                raise self.fail(f"{node.id} is not a finite number")
             raise self.fail(f"{node.id!r} needs an index, e.g. {node.id}[0]")
         raise self.fail(f"cannot read {ast.unparse(node)!r}")
 
@@ -167,19 +172,27 @@ def parse_conditions(network: Network, texts) -> tuple[Condition, ...]:
             tree = ast.parse(source, mode="eval").body
         except SyntaxError:
             raise ConditionError(f"condition {source!r}: not a linear inequality such as 'y[0] - y[1] >= 0.2'") from None
+        if isinstance(tree, (ast.BoolOp, ast.Tuple)):
+            raise ConditionError(f"condition {source!r}: give one inequality per --where (repeat it for a conjunction)")
         if not isinstance(tree, ast.Compare):
             raise ConditionError(f"condition {source!r}: needs a comparison (< <= > >=)")
         compiler = _Compiler(network, source)
-        operands = [compiler.compile(tree.left), *(compiler.compile(c) for c in tree.comparators)]
-        for op, left, right in zip(tree.ops, operands, operands[1:]):
-            if isinstance(op, (ast.GtE, ast.Gt)):
-                expression = _add(left, _scale(right, -1.0))
-            elif isinstance(op, (ast.LtE, ast.Lt)):
-                expression = _add(right, _scale(left, -1.0))
-            else:
-                raise ConditionError(f"condition {source!r}: use < <= > >= (not {type(op).__name__})")
+        try:
+            with np.errstate(over="ignore"):  # an overflow makes an infinite coefficient, refused just below
+                operands = [compiler.compile(tree.left), *(compiler.compile(c) for c in tree.comparators)]
+                expressions = []
+                for op, left, right in zip(tree.ops, operands, operands[1:]):
+                    if isinstance(op, (ast.GtE, ast.Gt)):
+                        expressions.append((op, _add(left, _scale(right, -1.0))))
+                    elif isinstance(op, (ast.LtE, ast.Lt)):
+                        expressions.append((op, _add(right, _scale(left, -1.0))))
+                    else:
+                        raise ConditionError(f"condition {source!r}: use < <= > >= (not {type(op).__name__})")
+        except NetworkError:  # an Affine with a non-finite coefficient
+            raise ConditionError(f"condition {source!r}: a coefficient overflows (beyond 1.8e308)") from None
+        for op, expression in expressions:
             if _is_constant(expression):
-                raise ConditionError(f"condition {source!r}: names no network value")
+                raise ConditionError(f"condition {source!r}: no network value is left in it (it compares numbers only)")
             conditions.append(Condition(expression, isinstance(op, (ast.Gt, ast.Lt)), source))
     return tuple(conditions)
 

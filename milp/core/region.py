@@ -111,7 +111,8 @@ class Region:
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, PolytopeError):
                 raise
-            raise PolytopeError(f"not a region description: {type(error).__name__}: {error}") from None
+            why = f"it has no {error} entry" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
+            raise PolytopeError(f"not a region description: {why}") from None
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,6 +14,7 @@ A points text names three inputs, in one of two forms::
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,12 +54,17 @@ def load_rows(path, rows=None) -> np.ndarray:
     if suffix not in (".npy", ".csv"):
         raise SliceError(f"points file {str(path)!r}: use a .npy or .csv file")
     try:
-        if suffix == ".npy":
-            data = np.load(path, allow_pickle=False)
-        else:
-            data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-    except (OSError, ValueError) as error:
-        raise SliceError(f"points file {str(path)!r} cannot be read as numbers: {error}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's warning on an empty file: the check below says it
+            if suffix == ".npy":
+                data = np.load(path, allow_pickle=False)
+            else:
+                data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+    except (OSError, ValueError, EOFError) as error:
+        why = "not a numpy array file" if suffix == ".npy" and "pickle" in str(error) else str(error)
+        raise SliceError(f"points file {str(path)!r} cannot be read as numbers: {why}") from None
+    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)) or data.size == 0:
+        raise SliceError(f"points file {str(path)!r} holds {'no numbers' if data.size == 0 else f'{data.dtype} values'}: it needs real numbers")
     data = np.asarray(data, dtype=np.float64)
     if data.ndim == 1:
         data = data.reshape(1, -1)

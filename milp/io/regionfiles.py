@@ -40,7 +40,7 @@ from typing import Iterable
 import numpy as np
 
 from milp.core.errors import InputError
-from milp.core.region import Neighbour, Region, Zone
+from milp.core.region import Neighbour, PolytopeError, Region, Zone
 
 __all__ = ["RegionFileError", "RegionFile", "RegionWriter", "load_regions", "read_region_file", "write_json", "write_npz", "FORMAT", "VERSION"]
 
@@ -144,16 +144,22 @@ def read_region_file(path) -> RegionFile:
                 complete = bool(data["complete"])
                 items = json.loads(str(data["regions_json"]))
                 extras = json.loads(str(data["extras_json"])) if "extras_json" in data.files else []
-            return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, stats, "", *_extras(extras))
+            return RegionFile(_checked_header(header, path), tuple(Region.from_dict(r) for r in items), complete, stats, "", *_extras(extras))
         if path.suffix == ".json":
             with open(path) as f:
                 doc = json.load(f)
             header = {k: v for k, v in doc.items() if k not in ("regions", "complete", "stats", "zones", "neighbours")}
             extras = [{"type": "zone", **z} for z in doc.get("zones", [])] + [{"type": "neighbours", **n} for n in doc.get("neighbours", [])]
-            return RegionFile(header, tuple(Region.from_dict(r) for r in doc["regions"]), bool(doc.get("complete")),
+            return RegionFile(_checked_header(header, path), tuple(Region.from_dict(r) for r in doc["regions"]), bool(doc.get("complete")),
                               doc.get("stats", {}), "", *_extras(extras))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # JSONDecodeError is a ValueError
-        raise RegionFileError(f"{str(path)!r} is not a readable region file: {error}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, PolytopeError) as error:  # JSONDecodeError is a ValueError
+        if isinstance(error, KeyError):
+            why = f"it has no {error} entry"
+        elif "pickle" in str(error) or isinstance(error, EOFError):
+            why = "not a region archive written by milp"
+        else:
+            why = str(error)
+        raise RegionFileError(f"{str(path)!r} is not a readable region file: {why}") from None
     extras: list[dict] = []
     header, items, footer, _, damage = _read_jsonl(path, extras)
     if header is None:
@@ -163,7 +169,22 @@ def read_region_file(path) -> RegionFile:
         found = _extras(extras)
     except (KeyError, TypeError, ValueError) as error:
         raise RegionFileError(f"{str(path)!r} has a bad zone or neighbours record: {error}") from None
-    return RegionFile(header, tuple(Region.from_dict(r) for r in items), complete, (footer or {}).get("stats", {}), damage, *found)
+    regions = []
+    for number, item in enumerate(items, start=1):
+        try:
+            regions.append(Region.from_dict(item))
+        except PolytopeError as error:
+            raise RegionFileError(f"{str(path)!r}, region {number}: {error}") from None
+    return RegionFile(_checked_header(header, path), tuple(regions), complete, (footer or {}).get("stats", {}), damage, *found)
+
+
+def _checked_header(header: dict, path: Path) -> dict:
+    """The header, once its counts are whole numbers (the readers of a region file rely on them)."""
+    for key in ("input_dim", "output_dim", "neurons"):
+        value = header.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise RegionFileError(f"{str(path)!r}: the header's {key} must be a whole number, got {value!r}")
+    return header
 
 
 def load_regions(path) -> tuple[Region, ...]:

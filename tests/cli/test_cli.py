@@ -114,6 +114,19 @@ BAD = [
     (["range", "{f}/nan.onnx", "--box", "-5:5"], "non-finite"),
     (["regions", "{m}", "--box", "-5:5", "-o", "{f}/x.txt"], ".jsonl"),
     (["frobnicate"], "invalid choice"),
+    (["fires", "{m}", "--box", "--layer", "1", "--neuron", "0"], "--box: expected one argument"),
+    (["range", "{m}", "--box", "1e39:1e39"], "beyond the range of the model's float32 input"),
+    (["reach", "{m}", "--box", "-5:5", "--where", "y[0] > 1e400"], "1e400 is not a finite number"),
+    (["reach", "{m}", "--box", "-5:5", "--where", "y[0] > nan"], "nan is not a finite number"),
+    (["reach", "{m}", "--box", "-5:5", "--where", "y[0] > 1e308*10"], "overflows"),
+    (["reach", "{m}", "--box", "-5:5", "--where", "y[0] > 0 and y[1] > 0"], "one inequality per --where"),
+    (["regions", "{m}", "--slice", "u=e0 v=e1", "--box", "-1:1,-1:1,-1:1"], "the plane's s and t"),
+    (["regions", "{m}", "--through", "{f}/strings.npy:0,1,2"], "needs real numbers"),
+    (["plot", "{f}/bad_header.jsonl", "-o", "{f}/x.png"], "input_dim must be a whole number"),
+    (["info", "{f}/folder.onnx"], "is a directory"),
+    (["vnnlib", "{p}", "{m}"], "the model goes first"),
+    (["vnnlib", "{m}", "{p}", "--timeout", "0"], "--timeout must be a positive"),
+    (["vnnlib", "{f}/nan.onnx", "{p}", "--results", "{f}/no/such/folder/out.txt"], "non-finite"),
 ]
 
 
@@ -127,6 +140,12 @@ def bad_models(toy):
     onnx_file(folder / "sigmoid.onnx", [helper.make_node("Sigmoid", ["x"], ["y"], name="squash")], {}, [1, 2], [1, 2])
     weights = np.array([[np.nan, 1.0], [1.0, 1.0]], dtype=np.float32)
     onnx_file(folder / "nan.onnx", [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], {"W": weights}, [1, 2], [1, 2])
+    np.save(folder / "strings.npy", np.array([["a", "b"]] * 3))
+    (folder / "folder.onnx").mkdir(exist_ok=True)
+    lines = toy[3].read_text().splitlines()
+    header = json.loads(lines[0])
+    header["input_dim"] = "two"
+    (folder / "bad_header.jsonl").write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
     return toy
 
 
