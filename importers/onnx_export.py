@@ -45,7 +45,11 @@ def save_onnx(network: Network, path, opset: int = 17, dtype=np.float32, like=No
         return name if signature is None else f"milp/{name}"
 
     def constant(name: str, array: np.ndarray, as_type=None) -> str:
-        initializers.append(numpy_helper.from_array(np.ascontiguousarray(array, dtype=as_type or dtype), tensor(name)))
+        with np.errstate(over="ignore"):  # refused just below
+            cast = np.ascontiguousarray(array, dtype=as_type or dtype)
+        if np.issubdtype(cast.dtype, np.floating) and not np.all(np.isfinite(cast)):
+            raise ModelImportError(f"save_onnx: {name} has a value beyond the range of {cast.dtype.name}")
+        initializers.append(numpy_helper.from_array(cast, tensor(name)))
         return tensor(name)
 
     def write_map(layer, prefix: str, out: str) -> None:

@@ -25,6 +25,7 @@ _PUBLIC = {
     "Condition": "milp.core.conditions", "ConditionError": "milp.core.conditions", "parse_conditions": "milp.core.conditions",
     "Region": "milp.core.region", "Zone": "milp.core.region", "Neighbour": "milp.core.region",
     "MilpError": "milp.core.errors", "InputError": "milp.core.errors", "InternalError": "milp.core.errors",
+    "NumericRangeError": "milp.core.errors",
     "load_regions": "milp.io.regionfiles", "read_region_file": "milp.io.regionfiles",
     "read_vnnlib": "milp.io.vnnlib",
     "QueryError": "milp.search.queries", "fires": "milp.search.queries", "output_range": "milp.search.queries",

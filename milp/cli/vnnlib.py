@@ -8,7 +8,6 @@ does (or as the one model before the query when it declares one network).
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from dataclasses import replace
@@ -92,16 +91,14 @@ def _version2(args, prop_path: Path, models: dict[str, str]):
 
 
 def _query_text(path: Path, name: str) -> str:
-    """The query file's text (gzipped when it ends in .gz); one line naming the file when it is not text."""
-    if path.is_dir():
-        raise CliError(f"query file {name!r} is a directory")
+    """The query file's text; one line naming the file when it is not text (and, for a model file, the order)."""
+    from milp.io.vnnlib import VnnlibError, vnnlib_text
+
     try:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as handle:
-            return handle.read()
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
+        return vnnlib_text(path)
+    except VnnlibError as error:
         hint = " (the model goes first: milp vnnlib MODEL PROPERTY)" if path.suffix.lower() == ".onnx" else ""
-        why = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else f"not a readable gzip file ({error})"
-        raise CliError(f"query file {name!r} is {why}: a VNN-LIB query is a text file{hint}") from None
+        raise CliError(f"query file {error}{hint}") from None
 
 
 def _with_workers(settings, args):

@@ -194,6 +194,8 @@ class Network:
             self._check_reads(layer, dims, f"ReLU layer {index}")
             dims.append(layer.out_dim)
         self._check_reads(self.output, dims, "the output")
+        if self.output.out_dim < 1:
+            raise NetworkError("the network has no output")
         if self.input_names is not None and len(self.input_names) != self.input_dim:
             raise NetworkError(f"{len(self.input_names)} input names for {self.input_dim} inputs")
         if self.output_names is not None and len(self.output_names) != self.output.out_dim:

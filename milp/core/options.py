@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from milp.core.errors import InputError
 from milp.core.tolerances import SOLVER_FEASIBILITY
 
-__all__ = ["SolverOptions", "OptionError", "check_seconds", "check_count", "check_tolerance", "check_threads"]
+__all__ = ["SolverOptions", "OptionError", "check_seconds", "check_count", "check_index", "check_tolerance", "check_threads"]
 
 
 class OptionError(InputError):
@@ -52,6 +52,13 @@ def check_count(value, name: str, minimum: int = 1, allow_none: bool = True) -> 
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
         raise OptionError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_index(value, name: str) -> int:
+    """An index: a whole number (its range is for the caller to check, with the caller's words)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise OptionError(f"{name} must be a whole number, got {value!r}")
     return int(value)
 
 

@@ -51,6 +51,8 @@ class Region:
         C = C.reshape(offset.size, d)
         if A.shape[0] != b.size:
             raise PolytopeError(f"region has {A.shape[0]} rows in A but {b.size} in b")
+        if not all(np.all(np.isfinite(v)) for v in (A, b, point, C, offset)):
+            raise PolytopeError("region has a non-finite number in A, b, its interior point or its affine map")
         if set(self.pattern) - {"0", "1"}:
             raise PolytopeError(f"pattern {self.pattern!r} may hold only '0' and '1'")
         object.__setattr__(self, "interior_point", point)

@@ -45,6 +45,7 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
+from milp.core.options import check_tolerance
 from milp.core.region import Neighbour, PolytopeError, Region, Zone
 from milp.core.tolerances import REGION_TOLERANCE
 from milp.enumeration.geometry import GEOMETRY_TOLERANCE, chebyshev_center, facets_and_vertices
@@ -144,6 +145,7 @@ def adjacency(regions: Sequence[Region], tol: float = REGION_TOLERANCE) -> tuple
 
     >>> # for n in milp.adjacency(regions): n.region, n.facet, n.neighbour
     """
+    tol = check_tolerance(tol, "tol")
     regions = list(regions)
     _check_regions(regions)
     if len(regions) < 2:
@@ -321,6 +323,7 @@ def merge_regions(regions: Sequence[Region], neighbours: Sequence[Neighbour] | N
     >>> # zones = milp.merge_regions(list(milp.regions(net, box, where=["y[0] > 0"])))
     >>> # [(z.patterns, z.A, z.b) for z in zones]
     """
+    tol = check_tolerance(tol, "tol")
     regions = list(regions)
     _check_regions(regions)
     if not regions:

@@ -63,6 +63,7 @@ __all__ = [
     "read_counterexample",
     "read_vnnlib",
     "write_counterexample",
+    "vnnlib_text",
 ]
 
 MAX_DISJUNCTS = 10_000
@@ -498,13 +499,19 @@ def _resolve(reader: _Reader, conjunctions: list[list], n_inputs: int | None, n_
 
 
 # ------------------------------------------------------------------ public API
-def _source_text(path_or_text) -> str:
+def vnnlib_text(path_or_text) -> str:
+    """The text of a VNN-LIB file (a path, a ``.gz`` path), or the text itself (text contains '(').
+    Raises :class:`VnnlibError` naming the file when it is not UTF-8 text or not a readable gzip file."""
     if isinstance(path_or_text, (str, os.PathLike)) and not (isinstance(path_or_text, str) and "(" in path_or_text):
         path = Path(path_or_text)
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
+        if path.is_dir():
+            raise VnnlibError(f"{str(path)!r} is a directory, not a VNN-LIB file")
+        try:
+            with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as handle:
                 return handle.read()
-        return path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
+            why = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else f"not a readable gzip file ({error})"
+            raise VnnlibError(f"{str(path)!r} is {why}: a VNN-LIB file is text") from None
     if isinstance(path_or_text, str):
         return path_or_text
     raise TypeError(f"expected a path or VNN-LIB text, got {type(path_or_text).__name__}")
@@ -521,7 +528,7 @@ def read_vnnlib(path_or_text, n_inputs: int | None = None, n_outputs: int | None
     Disjuncts come in the order of the DNF (asserts left to right); exact duplicates and
     disjuncts whose input bounds contradict each other are dropped.
     """
-    source = _source_text(path_or_text)
+    source = vnnlib_text(path_or_text)
     reader = _Reader(source)
     asserts = []
     for node in _parse_sexprs(source):

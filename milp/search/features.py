@@ -40,7 +40,7 @@ from milp.core.conditions import parse_conditions
 from milp.core.deadline import Deadline
 from milp.core.errors import InputError
 from milp.core.network import Affine, Network, layer_choices
-from milp.core.options import SolverOptions, check_seconds
+from milp.core.options import SolverOptions, check_index, check_seconds
 from milp.core.patterns import input_gradients
 from milp.search.queries import reach
 from milp.search.tighten import pre_activation_bounds
@@ -197,7 +197,7 @@ def feature_report(
     if layer is None:
         layers = list(range(depth))
     else:
-        layers = sorted({int(v) for v in ([layer] if np.isscalar(layer) else layer)})
+        layers = sorted({check_index(v, "layer") for v in ([layer] if np.isscalar(layer) else layer)})
     if not layers:
         raise InputError("the network has no ReLU layer: no neuron to report on or to remove")
     for v in layers:

@@ -27,7 +27,7 @@ from milp.core.conditions import parse_conditions, value_form
 from milp.core.deadline import NO_DEADLINE, Deadline
 from milp.core.errors import InputError
 from milp.core.network import Affine, Network, layer_choices
-from milp.core.options import SolverOptions, check_seconds
+from milp.core.options import SolverOptions, check_index, check_seconds
 from milp.core.tolerances import attained_tolerance, proves_not_positive
 from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines, root_closes
 from milp.search.exact import Maximum, MaximumArm, limit_reason, milp_maximum, milp_reach, values_at
@@ -246,6 +246,8 @@ def maximize(
     ``"highs"``, ``"gurobi"``): the whole big-M MILP is then solved through Pyomo instead, and its
     point is re-checked like any other.
     """
+    if form.out_dim != 1:
+        raise QueryError(f"maximize takes a form of one row, got {form.out_dim} rows")
     if solver is not None:
         return _pyomo_maximum(network, box, form, bounds, solver, reference, deadline)
     if split_inputs is False:
@@ -432,6 +434,7 @@ def fires(
     started = time.perf_counter()
     deadline = Deadline.after(check_seconds(time_limit if time_limit is not None else options.time_limit), stop)
     box.check_dim(network.input_dim)
+    layer, neuron = check_index(layer, "layer"), check_index(neuron, "neuron")
     if not 0 <= layer < len(network.widths):
         raise QueryError(f"there is no ReLU layer {layer}: the network has {layer_choices(len(network.widths))}")
     if not 0 <= neuron < network.widths[layer]:
@@ -571,7 +574,7 @@ def output_range(
     started = time.perf_counter()
     deadline = Deadline.after(check_seconds(time_limit if time_limit is not None else options.time_limit), stop)
     box.check_dim(network.input_dim)
-    indices = list(range(network.output_dim)) if outputs is None else [int(i) for i in outputs]
+    indices = list(range(network.output_dim)) if outputs is None else [check_index(i, "outputs") for i in outputs]
     for i in indices:
         if not 0 <= i < network.output_dim:
             raise QueryError(f"there is no output {i}: the network has {network.output_dim} (0..{network.output_dim - 1})")

@@ -13,6 +13,7 @@ import numpy as np
 
 from milp.core.box import Box
 from milp.core.conditions import Condition
+from milp.core.errors import InputError
 from milp.core.network import Affine, Network
 from milp.core.patterns import local_form, pattern_constraints
 from milp.core.tolerances import REFERENCE_TOLERANCE, condition_tolerance
@@ -33,7 +34,9 @@ def reference_output(reference: Reference, x: np.ndarray, expected: np.ndarray) 
     """The reference model's output at ``x`` (input_dim,), or None when it disagrees with ``expected``
     (the float64 network's output) beyond :data:`~milp.core.tolerances.REFERENCE_TOLERANCE`."""
     got = np.asarray(reference(x[None, :]), dtype=np.float64).reshape(-1)
-    if got.shape != expected.shape or not np.allclose(got, expected, rtol=REFERENCE_TOLERANCE, atol=REFERENCE_TOLERANCE):
+    if got.size != expected.size:  # a reference of another model: no point could ever be confirmed
+        raise InputError(f"the reference model gave {got.size} outputs for one input; the network has {expected.size}")
+    if not np.allclose(got, expected, rtol=REFERENCE_TOLERANCE, atol=REFERENCE_TOLERANCE):
         return None
     return got
 

@@ -161,6 +161,8 @@ class Solution:
 # HiGHS answers "Unknown" when its tolerances (about 1e-9 on rows with coefficients of 1e10) cannot
 # settle a model: past this magnitude of a column's bound that is the model's range, not a bug here
 WIDE_RANGE = 1e6
+# HiGHS's option infinite_bound: a bound this large is read as no bound at all
+HIGHS_INFINITY = 1e20
 
 
 class HighsSolver:
@@ -182,6 +184,11 @@ class HighsSolver:
         h.setOptionValue("mip_feasibility_tolerance", float(options.mip_feasibility_tolerance))
         lower = np.where(np.isfinite(model.col_lower), model.col_lower, -_INF)
         upper = np.where(np.isfinite(model.col_upper), model.col_upper, _INF)
+        reach = max(np.abs(model.col_lower[np.isfinite(model.col_lower)]).max(initial=0.0),
+                    np.abs(model.col_upper[np.isfinite(model.col_upper)]).max(initial=0.0))
+        if reach >= HIGHS_INFINITY:
+            raise NumericRangeError(f"the model's bounds reach {reach:.3g}, which HiGHS reads as infinite (from {HIGHS_INFINITY:.0e}); "
+                                    "shrink the box, or scale the inputs or the weights")
         h.addVars(self.column_count, lower, upper)
         integer = np.flatnonzero(model.integer)
         if integer.size:
