@@ -33,7 +33,7 @@ from milp.core.tolerances import REGION_TOLERANCE
 from milp.core.options import check_count, check_seconds, check_tolerance
 from milp.core.patterns import pattern_text
 from milp.core.region import Region
-from milp.enumeration.geometry import finish_region, region_of_point
+from milp.enumeration.geometry import Stopped, finish_region, region_of_point
 from milp.enumeration import engine
 from milp.enumeration.tree import SearchStats
 from milp.search.tighten import pre_activation_bounds
@@ -97,7 +97,10 @@ class RegionSearch:
             for raw in raw_regions:
                 if self.skip and pattern_text(raw.pattern) in self.skip:
                     continue
-                region = finish_region(self.network, self.box, raw)
+                try:
+                    region = finish_region(self.network, self.box, raw, self._should_stop)
+                except Stopped:  # the time limit, within a region's facets (one LP each)
+                    break
                 listed += 1
                 yield region
                 if self.max_regions is not None and listed + len(self.skip) >= self.max_regions:

@@ -53,10 +53,15 @@ __all__ = [
     "build_region",
     "finish_region",
     "region_of_point",
+    "Stopped",
 ]
 
 # Distances below this (times the box scale) are zero for vertices, edges and facets.
 GEOMETRY_TOLERANCE = 1e-9
+
+
+class Stopped(Exception):
+    """A region's geometry was abandoned at a stop request (a time limit)."""
 
 
 def _free_mask(free_mask, d: int) -> np.ndarray:
@@ -275,21 +280,26 @@ def _touching_box(N: np.ndarray, c: np.ndarray, rows: np.ndarray, tol: float) ->
     return rows
 
 
-def _facets_by_lp(N: np.ndarray, c: np.ndarray, rows: np.ndarray, tol: float) -> np.ndarray:
+def _facets_by_lp(N: np.ndarray, c: np.ndarray, rows: np.ndarray, tol: float, should_stop=None) -> np.ndarray:
     """Rows whose LP maximum of ``n_i . v`` over the other rows (and ``n_i . v <= c_i + 1``) exceeds ``c_i + tol``.
 
     A row found redundant is switched off before the next test, so the kept rows describe
     the same polytope. Two cheap filters go first: rows implied by the axis-aligned rows
     alone (the box faces, which stay), and, when many rows are left, rows that stay more
     than ``tol`` clear of the polytope's bounding box (2 LPs per coordinate). Rows that never
-    touch the polytope can all go at once without changing it.
+    touch the polytope can all go at once without changing it. ``should_stop()`` true between two
+    LPs raises :class:`Stopped` (one LP per row: hundreds on a 64-input net).
     """
     f = N.shape[1]
     rows = _touching_box(N, c, rows, tol)
     lp = PolytopeLp(N[rows], c[rows], np.full(f, -np.inf), np.full(f, np.inf))
     active = np.ones(rows.size, dtype=bool)
     if rows.size > 4 * f:
-        extremes = [lp.maximize(sign * unit) for unit in np.eye(f) for sign in (1.0, -1.0)]
+        extremes = []
+        for unit in np.eye(f):
+            if should_stop is not None and should_stop():
+                raise Stopped()
+            extremes += [lp.maximize(unit), lp.maximize(-unit)]
         if all(e is not None and e[1] is not None for e in extremes):  # a bounded polytope
             upper = np.array([e[0] for e in extremes[0::2]])
             lower = -np.array([e[0] for e in extremes[1::2]])
@@ -298,6 +308,8 @@ def _facets_by_lp(N: np.ndarray, c: np.ndarray, rows: np.ndarray, tol: float) ->
                 lp.set_row_upper(position, np.inf)
     kept = []
     for position in np.flatnonzero(active):
+        if should_stop is not None and should_stop():
+            raise Stopped()
         row = rows[position]
         lp.set_row_upper(position, c[row] + 1.0)
         found = lp.maximize(N[row])
@@ -309,7 +321,7 @@ def _facets_by_lp(N: np.ndarray, c: np.ndarray, rows: np.ndarray, tol: float) ->
     return np.array(kept, dtype=int)
 
 
-def _shape(N: np.ndarray, c: np.ndarray, center: np.ndarray, tol: float) -> _Shape:
+def _shape(N: np.ndarray, c: np.ndarray, center: np.ndarray, tol: float, should_stop=None) -> _Shape:
     """Facets (and, in 1 to 3 dimensions, vertices and volume) of ``{v : N v <= c}``, N of unit rows, ``center`` inside."""
     f = N.shape[1]
     rows = _drop_parallel(N, c)
@@ -328,7 +340,7 @@ def _shape(N: np.ndarray, c: np.ndarray, center: np.ndarray, tol: float) -> _Sha
         shape = _polyhedron(N, c, _touching_box(N, c, rows, tol), center, tol)
     if shape is not None:
         return shape
-    return _Shape(np.sort(_facets_by_lp(N, c, rows, tol)), None, None)
+    return _Shape(np.sort(_facets_by_lp(N, c, rows, tol, should_stop)), None, None)
 
 
 def _in_free_coordinates(A: np.ndarray, b: np.ndarray, free: np.ndarray, point: np.ndarray):
@@ -386,7 +398,7 @@ def facets_and_vertices(A, b, center, free_mask=None, tol: float = GEOMETRY_TOLE
 
 
 def _assemble(network: Network, box: Box, bits: np.ndarray, A, b, center, radius: float, thin: bool = False,
-              affine=None, shape=None) -> Region:
+              affine=None, shape=None, should_stop=None) -> Region:
     """A :class:`Region` from (possibly redundant) rows and a Chebyshev centre of a pattern's region.
 
     A ``thin`` region (interior certified exactly, radius at most the tolerance) keeps the certified
@@ -423,7 +435,7 @@ def _assemble(network: Network, box: Box, bits: np.ndarray, A, b, center, radius
         radius = -math.inf  # a row that does not vary fails: the rows describe an empty set
     geometry_tol = GEOMETRY_TOLERANCE * scale if not thin else min(GEOMETRY_TOLERANCE * scale, 1e-3 * max(radius, 1e-300))
     if f:
-        shape = _shape(N, c, center[free], geometry_tol)
+        shape = _shape(N, c, center[free], geometry_tol, should_stop)
     else:
         shape = _Shape(np.zeros(0, dtype=int), np.zeros((1, 0)), None)
     facets = np.zeros((shape.kept.size, d))
@@ -456,16 +468,17 @@ def build_region(network: Network, box: Box, pattern, conditions=(), tol: float 
     return _assemble(network, box, bits, A, b, center, radius)
 
 
-def finish_region(network: Network, box: Box, raw) -> Region:
+def finish_region(network: Network, box: Box, raw, should_stop=None) -> Region:
     """A :class:`Region` from what an enumeration found: ``raw`` has ``pattern`` (bools), rows ``A``
     and ``b`` (possibly redundant; the box faces are added here), a Chebyshev ``center`` and ``radius``.
 
     Raises :class:`PolytopeError` when ``center`` (with the fixed inputs at their box values)
-    is not strictly inside the rows: the enumeration's claim does not hold.
+    is not strictly inside the rows: the enumeration's claim does not hold; :class:`Stopped` when
+    ``should_stop()`` turns true while its facets are sought.
     """
     thin = bool(getattr(raw, "thin", False))
     region = _assemble(network, box, pattern_bits(network, raw.pattern), raw.A, raw.b, raw.center, raw.radius, thin,
-                       getattr(raw, "affine", None), getattr(raw, "shape", None))
+                       getattr(raw, "affine", None), getattr(raw, "shape", None), should_stop)
     if not region.radius > 0:
         raise PolytopeError(
             f"region {region.pattern}: its centre is not inside its rows (slack {region.radius:.3g}); "

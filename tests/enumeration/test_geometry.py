@@ -12,6 +12,7 @@ from scipy.optimize import linprog
 
 import oracle
 from milp import Box, parse_conditions
+from milp import regions as milp_regions
 from milp.core.conditions import evaluate
 from milp.core.network import Network
 from milp.core.patterns import PatternError
@@ -307,6 +308,31 @@ def test_finish_region_agrees_with_build_region():
     outside = RawRegion(bits, A, b, BOX2.upper + 1.0, radius)
     with pytest.raises(PolytopeError, match="not inside"):
         finish_region(net, BOX2, outside)
+
+
+def test_a_stop_request_abandons_a_regions_facets_and_a_time_limit_stops_the_list():
+    """On 12 inputs a region's facets take one LP per row: ``should_stop`` true before the n-th LP
+    abandons it (Stopped), false throughout gives the region as without it, and a search whose time
+    limit passes within the first region's facets ends incomplete, listing nothing."""
+    from milp.enumeration.geometry import Stopped
+
+    rng = np.random.default_rng(12)
+    net = random_mlp(rng, [12, 16, 16, 1])
+    box = Box(np.full(12, -1.0), np.full(12, 1.0))
+    pattern = oracle.patterns(net, box.sample(1, rng))[0]
+    bits = np.array([c == "1" for c in pattern])
+    A, b = pattern_constraints(net, box, pattern)
+    center, radius = chebyshev_center(A, b)
+    raw = RawRegion(bits, A, b, center, radius)
+    plain = finish_region(net, box, raw)
+    same = finish_region(net, box, raw, should_stop=lambda: False)
+    assert same.pattern == plain.pattern and np.array_equal(same.A, plain.A) and np.array_equal(same.b, plain.b)
+    for n in (1, 5, 20):
+        asked = iter(range(10**6))
+        with pytest.raises(Stopped):
+            finish_region(net, box, raw, should_stop=lambda: next(asked) >= n)
+    search = milp_regions(net, box, time_limit=0.0)
+    assert list(search) == [] and search.complete is False
 
 
 def test_invalid_inputs_raise():
