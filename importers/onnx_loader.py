@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from milp.core.network import Affine, Network, NetworkError
+from milp.core.options import check_count
 
 from .graph import Builder, Expr, Unsupported
 from .reference import ModelImportError, OnnxReference, as_box, check_against, tolerance_for
@@ -537,6 +538,7 @@ def load_onnx(path, box=None, check: bool = True, samples: int = 256, seed: int 
     Raises :class:`ModelImportError` naming every unsupported node, for an unreadable
     file, for non-finite weights, and when the check fails.
     """
+    samples, seed = check_count(samples, "samples", 0, allow_none=False), check_count(seed, "seed", 0, allow_none=False)
     path = os.fspath(path)
     model = _read_model(path)
     network, precision, _ = _convert(model, path)

@@ -90,3 +90,19 @@ def test_a_vnnlib_file_that_is_not_text_is_a_vnnlib_error(tmp_path):
     for path, needle in ((tmp_path / "binary.vnnlib", "not UTF-8"), (tmp_path / "bad.vnnlib.gz", "gzip"), (tmp_path, "directory")):
         with pytest.raises(VnnlibError, match=needle):
             read_vnnlib(path)
+
+
+def test_counts_layers_and_pattern_lists_of_the_wrong_kind_are_refused(net, tmp_path):
+    for layer in (-1, 2, 1.0, True):
+        with pytest.raises(InputError, match="no ReLU layer"):
+            net.below(layer)
+    with pytest.raises(InputError, match="list of patterns"):
+        milp.regions(net, BOX, skip_patterns="0001110")
+    for bad in ({"samples": -5}, {"seed": -1}):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            milp.reach(net, BOX, ["y[0] > 0"], time_limit=5, **bad)
+    save_onnx(net, tmp_path / "net.onnx")
+    from importers import load_onnx
+
+    with pytest.raises(InputError, match="samples"):
+        load_onnx(tmp_path / "net.onnx", samples=-1)

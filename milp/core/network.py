@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+import numbers
+
 import numpy as np
 
 from milp.core.errors import InputError
@@ -270,6 +272,8 @@ class Network:
     def below(self, layer: int, output: Affine | None = None) -> "Network":
         """The ReLU layers before ``layer``, with ``output`` as output (default: ``layer``'s
         pre-activation): the network a question about that layer's neurons reads."""
+        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < len(self.relu_layers):
+            raise NetworkError(f"there is no ReLU layer {layer!r}: the network has {layer_choices(len(self.relu_layers))}")
         return Network(self.input_dim, self.relu_layers[:layer], self.relu_layers[layer] if output is None else output)
 
     def is_residual(self) -> bool:

@@ -27,6 +27,7 @@ import numpy as np
 from milp.bounds.propagate import Bounds
 from milp.core.box import Box
 from milp.core.deadline import Deadline
+from milp.core.errors import InputError
 from milp.core.conditions import Condition, parse_conditions
 from milp.core.network import Network
 from milp.core.tolerances import REGION_TOLERANCE
@@ -70,6 +71,8 @@ class RegionSearch:
         self.radius_tolerance = tol * max(1.0, float(np.max(box.widths)))
         self.max_regions = max_regions
         self.time_limit = time_limit
+        if isinstance(skip_patterns, str):
+            raise InputError("skip_patterns is a list of patterns, not one text")
         self.skip = set(skip_patterns)
         self.stats = SearchStats()
         self.complete = False

@@ -27,7 +27,7 @@ from milp.core.conditions import parse_conditions, value_form
 from milp.core.deadline import NO_DEADLINE, Deadline
 from milp.core.errors import InputError
 from milp.core.network import Affine, Network, layer_choices
-from milp.core.options import SolverOptions, check_index, check_seconds
+from milp.core.options import SolverOptions, check_count, check_index, check_seconds
 from milp.core.tolerances import attained_tolerance, proves_not_positive
 from milp.search.branch import BranchAndBound, Found, Objective, OutOfTime, Settings, refines, root_closes
 from milp.search.exact import Maximum, MaximumArm, limit_reason, milp_maximum, milp_reach, values_at
@@ -488,6 +488,7 @@ def reach(
     started = time.perf_counter()
     deadline = Deadline.after(check_seconds(time_limit if time_limit is not None else options.time_limit), stop)
     box.check_dim(network.input_dim)
+    samples, seed = check_count(samples, "samples", 0, allow_none=False), check_count(seed, "seed", 0, allow_none=False)
     conditions = parse_conditions(network, conditions)
     if not conditions:
         raise QueryError("reach needs at least one condition, e.g. --where \"y[0] >= 0\"")
