@@ -90,7 +90,7 @@ def _version2(args, prop_path: Path, models: dict[str, str]):
     return verdict, joint
 
 
-def _query_text(path: Path, name: str) -> str:
+def _query_text(path: Path) -> str:
     """The query file's text; one line naming the file when it is not text (and, for a model file, the order)."""
     from milp.io.vnnlib import VnnlibError, vnnlib_text
 
@@ -124,7 +124,7 @@ def run(args) -> int:
         prop_path = Path(query_file)
         if not prop_path.exists():
             raise CliError(f"query file {query_file!r} does not exist")
-        head = _query_text(prop_path, query_file)
+        head = _query_text(prop_path)
         if is_vnnlib2(head):
             verdict, joint = _version2(args, prop_path, models)
             word = "timed-out" if verdict.result == "timeout" else verdict.result

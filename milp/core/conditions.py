@@ -103,13 +103,18 @@ def _is_constant(form: Affine) -> bool:
     return all(not np.any(w) for _, w in form.terms)
 
 
+def _quoted(text: str, limit: int = 120) -> str:
+    """A condition's text for a one-line message: quoted, and its middle left out when long."""
+    return repr(text if len(text) <= limit else f"{text[: limit // 2]} ... {text[-limit // 2:]}")
+
+
 class _Compiler:
     def __init__(self, network: Network, text: str):
         self.network = network
         self.text = text
 
     def fail(self, why: str) -> ConditionError:
-        return ConditionError(f"condition {self.text!r}: {why}")
+        return ConditionError(f"condition {_quoted(self.text)}: {why}")
 
     def compile(self, node: ast.AST) -> Affine:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
@@ -171,11 +176,11 @@ def parse_conditions(network: Network, texts) -> tuple[Condition, ...]:
         try:
             tree = ast.parse(source, mode="eval").body
         except SyntaxError:
-            raise ConditionError(f"condition {source!r}: not a linear inequality such as 'y[0] - y[1] >= 0.2'") from None
+            raise ConditionError(f"condition {_quoted(source)}: not a linear inequality such as 'y[0] - y[1] >= 0.2'") from None
         if isinstance(tree, (ast.BoolOp, ast.Tuple)):
-            raise ConditionError(f"condition {source!r}: give one inequality per --where (repeat it for a conjunction)")
+            raise ConditionError(f"condition {_quoted(source)}: give one inequality per --where (repeat it for a conjunction)")
         if not isinstance(tree, ast.Compare):
-            raise ConditionError(f"condition {source!r}: needs a comparison (< <= > >=)")
+            raise ConditionError(f"condition {_quoted(source)}: needs a comparison (< <= > >=)")
         compiler = _Compiler(network, source)
         try:
             with np.errstate(over="ignore"):  # an overflow makes an infinite coefficient, refused just below
@@ -187,12 +192,12 @@ def parse_conditions(network: Network, texts) -> tuple[Condition, ...]:
                     elif isinstance(op, (ast.LtE, ast.Lt)):
                         expressions.append((op, _add(right, _scale(left, -1.0))))
                     else:
-                        raise ConditionError(f"condition {source!r}: use < <= > >= (not {type(op).__name__})")
+                        raise ConditionError(f"condition {_quoted(source)}: use < <= > >= (not {type(op).__name__})")
         except NetworkError:  # an Affine with a non-finite coefficient
-            raise ConditionError(f"condition {source!r}: a coefficient overflows (beyond 1.8e308)") from None
+            raise ConditionError(f"condition {_quoted(source)}: a coefficient overflows (beyond 1.8e308)") from None
         for op, expression in expressions:
             if _is_constant(expression):
-                raise ConditionError(f"condition {source!r}: no network value is left in it (it compares numbers only)")
+                raise ConditionError(f"condition {_quoted(source)}: no network value is left in it (it compares numbers only)")
             conditions.append(Condition(expression, isinstance(op, (ast.Gt, ast.Lt)), source))
     return tuple(conditions)
 

@@ -154,7 +154,8 @@ def read_region_file(path) -> RegionFile:
                               doc.get("stats", {}), "", *_extras(extras))
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, PolytopeError) as error:  # JSONDecodeError is a ValueError
         if isinstance(error, KeyError):
-            why = f"it has no {error} entry"
+            name = str(error.args[0]) if error.args else ""
+            why = f"it has no {name.split(' is not a file')[0]!r} entry"
         elif "pickle" in str(error) or isinstance(error, EOFError):
             why = "not a region archive written by milp"
         else:

@@ -176,8 +176,8 @@ class Settings:
     # prop_7_0.05 (HiGHS proves each of its 9 disjuncts in 4.6-44 s, where the search's open bound
     # stays above 1 for 230 s) in 220 s, but lost 256x4 prop_4_0.05 in one run of two, and a longer
     # slice lost prop_7 again. With the arm, on 256x4 with 2 processes: prop_7_0.05 unsat in 158 s (a
-    # timeout without it), prop_4_0.05 106 s (131 s), prop_6_0.03 81 s (98 s). The 20 s is not tuned
-    # (prop_7_0.05's disjunct MILPs take 8.6 s the median).
+    # timeout without it; 210 s and 244 s in two later runs), prop_4_0.05 106 s (131 s), prop_6_0.03
+    # 81 s (98 s). The 20 s is not tuned (prop_7_0.05's disjunct MILPs take 8.6 s the median).
     milp_arm: float = 20.0
 
 
