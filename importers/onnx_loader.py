@@ -97,10 +97,10 @@ def _input_shape(value_info, path: str) -> tuple[tuple[int, ...], str]:
     for axis, dim in enumerate(tensor_type.shape.dim):
         if dim.HasField("dim_value") and dim.dim_value > 0:
             shape.append(int(dim.dim_value))
+        elif axis == 0:
+            shape.append(1)  # symbolic batch dimension (or -1, "any"): one sample
         elif dim.HasField("dim_value"):
             raise ModelImportError(f"{path}: the input '{value_info.name}' has a dimension of {dim.dim_value} at axis {axis}")
-        elif axis == 0:
-            shape.append(1)  # symbolic batch dimension: one sample
         else:
             raise ModelImportError(
                 f"{path}: the input '{value_info.name}' has a symbolic dimension at axis {axis}; only the batch axis 0 may be symbolic"
@@ -538,7 +538,7 @@ def load_onnx(path, box=None, check: bool = True, samples: int = 256, seed: int 
     Raises :class:`ModelImportError` naming every unsupported node, for an unreadable
     file, for non-finite weights, and when the check fails.
     """
-    samples, seed = check_count(samples, "samples", 0, allow_none=False), check_count(seed, "seed", 0, allow_none=False)
+    samples, seed = check_count(samples, "samples", 0, allow_none=False), check_count(seed, "seed", 0)
     path = os.fspath(path)
     model = _read_model(path)
     network, precision, _ = _convert(model, path)

@@ -106,3 +106,30 @@ def test_counts_layers_and_pattern_lists_of_the_wrong_kind_are_refused(net, tmp_
 
     with pytest.raises(InputError, match="samples"):
         load_onnx(tmp_path / "net.onnx", samples=-1)
+
+
+def test_what_the_checks_above_must_still_take(net, tmp_path):
+    """The checks leave alone: a batch axis of -1 in an ONNX input, ``below`` keeping every ReLU layer
+    under an output of its own, a seed of None (fresh entropy), and a region file's header error named
+    once; and they answer a huge integer or a division into overflow in a condition with one message."""
+    from onnx import helper
+
+    from importers import load_onnx
+    from milp.io.regionfiles import read_region_file
+    from nets import onnx_file
+
+    weights = np.array([[1.0, -1.0], [0.5, 2.0]], dtype=np.float32)
+    onnx_file(tmp_path / "any_batch.onnx", [helper.make_node("MatMul", ["x", "W"], ["m"], name="mm"), helper.make_node("Relu", ["m"], ["y"], name="r")],
+              {"W": weights}, [-1, 2], [-1, 2])
+    assert load_onnx(tmp_path / "any_batch.onnx").input_dim == 2
+    whole = net.below(len(net.relu_layers), net.output)
+    x = np.random.default_rng(0).uniform(-1, 1, (5, 2))
+    np.testing.assert_allclose(whole.forward(x).output, net.forward(x).output)
+    assert milp.reach(net, BOX, ["y[0] > -1e9"], seed=None, time_limit=10).status == "sat"
+    (tmp_path / "r.json").write_text('{"input_dim": 1.5, "regions": []}')
+    with pytest.raises(InputError) as raised:
+        read_region_file(tmp_path / "r.json")
+    assert str(raised.value).count("r.json") == 1 and "whole number" in str(raised.value)
+    for text, needle in (("y[0] >= 1" + "0" * 400, "not a finite number"), ("y[0]/1e-320 >= 0", "overflows")):
+        with pytest.raises(InputError, match=needle):
+            milp.parse_conditions(net, [text])

@@ -118,8 +118,13 @@ class _Compiler:
 
     def compile(self, node: ast.AST) -> Affine:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-            if not math.isfinite(node.value):
-                raise self.fail(f"{ast.get_source_segment(self.text, node) or node.value} is not a finite number")
+            try:
+                finite = math.isfinite(float(node.value))
+            except OverflowError:  # an integer beyond float's range
+                finite = False
+            if not finite:
+                number = ast.get_source_segment(self.text, node) or str(node.value)
+                raise self.fail(f"{number if len(number) <= 40 else _quoted(number, 40)} is not a finite number")
             return _constant(node.value)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             inner = self.compile(node.operand)
@@ -183,7 +188,7 @@ def parse_conditions(network: Network, texts) -> tuple[Condition, ...]:
             raise ConditionError(f"condition {_quoted(source)}: needs a comparison (< <= > >=)")
         compiler = _Compiler(network, source)
         try:
-            with np.errstate(over="ignore"):  # an overflow makes an infinite coefficient, refused just below
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow makes a non-finite coefficient, refused just below
                 operands = [compiler.compile(tree.left), *(compiler.compile(c) for c in tree.comparators)]
                 expressions = []
                 for op, left, right in zip(tree.ops, operands, operands[1:]):

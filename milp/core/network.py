@@ -272,7 +272,9 @@ class Network:
     def below(self, layer: int, output: Affine | None = None) -> "Network":
         """The ReLU layers before ``layer``, with ``output`` as output (default: ``layer``'s
         pre-activation): the network a question about that layer's neurons reads."""
-        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < len(self.relu_layers):
+        # with its own output, every ReLU layer may be kept (layer == depth)
+        depth = len(self.relu_layers) + (output is not None)
+        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral) or not 0 <= layer < depth:
             raise NetworkError(f"there is no ReLU layer {layer!r}: the network has {layer_choices(len(self.relu_layers))}")
         return Network(self.input_dim, self.relu_layers[:layer], self.relu_layers[layer] if output is None else output)
 

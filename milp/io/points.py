@@ -61,7 +61,8 @@ def load_rows(path, rows=None) -> np.ndarray:
             else:
                 data = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
     except (OSError, ValueError, EOFError) as error:
-        why = "not a numpy array file" if suffix == ".npy" and "pickle" in str(error) else str(error)
+        text = str(error)
+        why = "it holds Python objects, not numbers" if "Object arrays" in text else "not a numpy array file" if suffix == ".npy" and "pickle" in text else text
         raise SliceError(f"points file {str(path)!r} cannot be read as numbers: {why}") from None
     if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)) or data.size == 0:
         raise SliceError(f"points file {str(path)!r} holds {'no numbers' if data.size == 0 else f'{data.dtype} values'}: it needs real numbers")

@@ -152,6 +152,8 @@ def read_region_file(path) -> RegionFile:
             extras = [{"type": "zone", **z} for z in doc.get("zones", [])] + [{"type": "neighbours", **n} for n in doc.get("neighbours", [])]
             return RegionFile(_checked_header(header, path), tuple(Region.from_dict(r) for r in doc["regions"]), bool(doc.get("complete")),
                               doc.get("stats", {}), "", *_extras(extras))
+    except RegionFileError:
+        raise  # already names the file and the problem
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, PolytopeError) as error:  # JSONDecodeError is a ValueError
         if isinstance(error, KeyError):
             name = str(error.args[0]) if error.args else ""

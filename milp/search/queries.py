@@ -488,7 +488,7 @@ def reach(
     started = time.perf_counter()
     deadline = Deadline.after(check_seconds(time_limit if time_limit is not None else options.time_limit), stop)
     box.check_dim(network.input_dim)
-    samples, seed = check_count(samples, "samples", 0, allow_none=False), check_count(seed, "seed", 0, allow_none=False)
+    samples, seed = check_count(samples, "samples", 0, allow_none=False), check_count(seed, "seed", 0)  # seed None: fresh entropy
     conditions = parse_conditions(network, conditions)
     if not conditions:
         raise QueryError("reach needs at least one condition, e.g. --where \"y[0] >= 0\"")
