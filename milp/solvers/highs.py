@@ -165,6 +165,12 @@ WIDE_RANGE = 1e6
 HIGHS_INFINITY = 1e20
 
 
+def _bounds_reach(model: MilpModel) -> float:
+    """The largest magnitude of a finite column bound of ``model``: the range its numbers span."""
+    bounds = np.concatenate([model.col_lower, model.col_upper])
+    return float(np.abs(bounds[np.isfinite(bounds)]).max(initial=0.0))
+
+
 class HighsSolver:
     """A HiGHS model of a :class:`~milp.encode.bigm.MilpModel`, changed in place between solves."""
 
@@ -184,8 +190,7 @@ class HighsSolver:
         h.setOptionValue("mip_feasibility_tolerance", float(options.mip_feasibility_tolerance))
         lower = np.where(np.isfinite(model.col_lower), model.col_lower, -_INF)
         upper = np.where(np.isfinite(model.col_upper), model.col_upper, _INF)
-        reach = max(np.abs(model.col_lower[np.isfinite(model.col_lower)]).max(initial=0.0),
-                    np.abs(model.col_upper[np.isfinite(model.col_upper)]).max(initial=0.0))
+        reach = _bounds_reach(model)
         if reach >= HIGHS_INFINITY:
             raise NumericRangeError(f"the model's bounds reach {reach:.3g}, which HiGHS reads as infinite (from {HIGHS_INFINITY:.0e}); "
                                     "shrink the box, or scale the inputs or the weights")
@@ -317,8 +322,7 @@ class HighsSolver:
     def _status(self, has_point: bool = False) -> Status:
         """:func:`model_status`, with HiGHS's "Unknown" on a model of huge bounds reported as such."""
         if self.highs.getModelStatus() == _MS.kUnknown:
-            bounds = np.concatenate([self.model.col_lower, self.model.col_upper])
-            scale = float(np.abs(bounds[np.isfinite(bounds)]).max(initial=0.0))
+            scale = _bounds_reach(self.model)
             if scale > WIDE_RANGE:
                 raise NumericRangeError(f"HiGHS gave up on the model (status 'Unknown'): its bounds reach {scale:.3g}, too wide for its "
                                         "tolerances; shrink the box, or scale the inputs or the weights")
