@@ -100,7 +100,9 @@ def _run(args) -> int:
     limit_threads(getattr(args, "threads", 1))
     args.stop = threading.Event()
     previous = None
-    if args.command in _STOPPABLE and threading.current_thread() is threading.main_thread():
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C at the terminal is then not for us.
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if args.command in _STOPPABLE and not ignored and threading.current_thread() is threading.main_thread():
         def on_interrupt(signum, frame):
             if args.stop.is_set():
                 raise KeyboardInterrupt  # a second Ctrl-C: stop at once

@@ -482,14 +482,18 @@ class _PoolRunner:
             self.hungry.set() if hungry else self.hungry.clear()
 
     def restart(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        # The pool is broken (a worker died): waiting on its shutdown can hang on the dead worker's queues.
+        self._end_workers()
         self.pool = self._new_pool()
 
     def close(self, pending) -> None:
         if not pending:
             self.pool.shutdown(wait=True)
             return
-        # Stopped early: running tasks would go on until their budget; end their processes.
+        self._end_workers()  # stopped early: running tasks would go on until their budget
+
+    def _end_workers(self) -> None:
+        """Shut the pool down without waiting, and end the processes of tasks still running."""
         self.pool.shutdown(wait=False, cancel_futures=True)
         terminate = getattr(self.pool, "terminate_workers", None)
         if terminate is not None:

@@ -20,6 +20,7 @@ import pytest
 from importers import save_onnx
 import milp.search.queries
 from milp import cli
+from children import start
 from nets import random_mlp, un_relu_toy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,7 +224,7 @@ def test_ctrl_c_stops_a_long_solve_with_the_answer_so_far(hard_model, command):
         "fires": ["--layer", "3", "--neuron", "0"],
         "reach": ["--where", "y[0] >= 50000"],
     }[command]
-    process = subprocess.Popen([sys.executable, "-m", "milp", command, str(hard_model), "--box", "-1:1", *extra, "--json"],
+    process = start([sys.executable, "-m", "milp", command, str(hard_model), "--box", "-1:1", *extra, "--json"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
     time.sleep(4.0)  # imports, bounds, and well into the MILP
     assert process.poll() is None, process.communicate()
@@ -243,3 +244,20 @@ def test_ctrl_c_stops_a_long_solve_with_the_answer_so_far(hard_model, command):
         assert answer["status"] == "unknown" or answer["witness"] is not None
     else:
         assert answer["status"] == "unknown"
+
+
+@pytest.mark.slow
+def test_a_background_job_ignores_ctrl_c_as_its_shell_asked(hard_model):
+    """Started with SIGINT ignored (a shell's background job), the run goes on after SIGINT."""
+    process = subprocess.Popen([sys.executable, "-m", "milp", "range", str(hard_model), "--box", "-1:1", "--output", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        time.sleep(3.0)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGINT)
+        time.sleep(2.0)
+        assert process.poll() is None, process.communicate()  # the SIGINT-handled run answers within a second or two
+    finally:
+        process.kill()
+        process.communicate()

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import oracle
+from children import start
 from importers import save_onnx
 from milp import parse_box, parse_conditions
 from milp.cli.main import main
@@ -148,7 +149,7 @@ def test_ctrl_c_with_workers_leaves_a_file_that_resumes(tmp_path):
     for box in ("-8:8", "-12:12", "-16:16"):
         out.unlink(missing_ok=True)
         args = ["regions", str(model), "--box", box, "--quiet", "--workers", "2", "-o", str(out)]
-        process = subprocess.Popen([sys.executable, "-m", "milp", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = start([sys.executable, "-m", "milp", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.time() + 120
         while time.time() < deadline and process.poll() is None and not out.exists():
             time.sleep(0.05)
