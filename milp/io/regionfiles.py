@@ -182,7 +182,13 @@ def read_region_file(path) -> RegionFile:
 
 
 def _checked_header(header: dict, path: Path) -> dict:
-    """The header, once its counts are whole numbers (the readers of a region file rely on them)."""
+    """The header, once it is this format's, of a version this code reads, with whole numbers for its
+    counts (the readers of a region file rely on them)."""
+    if header.get("format", FORMAT) != FORMAT:
+        raise RegionFileError(f"{str(path)!r} is not a region file: its header's format is {header.get('format')!r}, not {FORMAT!r}")
+    version = header.get("version", VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or version > VERSION:
+        raise RegionFileError(f"{str(path)!r} has format version {version!r}; this milp reads up to version {VERSION}")
     for key in ("input_dim", "output_dim", "neurons"):
         value = header.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):

@@ -124,6 +124,8 @@ BAD = [
     (["regions", "{m}", "--slice", "u=e0 v=e1", "--box", "-1:1,-1:1,-1:1"], "the plane's s and t"),
     (["regions", "{m}", "--through", "{f}/strings.npy:0,1,2"], "needs real numbers"),
     (["plot", "{f}/bad_header.jsonl", "-o", "{f}/x.png"], "input_dim must be a whole number"),
+    (["plot", "{f}/newer.jsonl", "-o", "{f}/x.png"], "format version 99; this milp reads up to version 1"),
+    (["plot", "{f}/other.json", "-o", "{f}/x.png"], "its header's format is 'geojson'"),
     (["info", "{f}/folder.onnx"], "is a directory"),
     (["vnnlib", "{p}", "{m}"], "the model goes first"),
     (["vnnlib", "{m}", "{p}", "--timeout", "0"], "--timeout must be a positive"),
@@ -147,6 +149,9 @@ def bad_models(toy):
     header = json.loads(lines[0])
     header["input_dim"] = "two"
     (folder / "bad_header.jsonl").write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    header = {**json.loads(lines[0]), "version": 99}  # written by a later release
+    (folder / "newer.jsonl").write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    (folder / "other.json").write_text(json.dumps({"format": "geojson", "regions": []}))
     return toy
 
 
