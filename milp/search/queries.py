@@ -338,7 +338,8 @@ def _branch_maximum(network, box, form, bounds, options, deadline, reference, se
             outcome = engine.run()
         except OutOfTime:
             outcome = "stopped"
-        upper = max(engine.threshold, leaf_upper, engine.closed_upper, engine.open_upper if outcome == "stopped" else -np.inf)
+        # a stuck sub-box (its leaf undecided, it cannot be split) still has its proved bound in open_upper
+        upper = max(engine.threshold, leaf_upper, engine.closed_upper, engine.open_upper if outcome in ("stopped", "stuck") else -np.inf)
         return engine, outcome, upper
 
     known = _known(network, box, bounds, deadline)
@@ -357,8 +358,8 @@ def _branch_maximum(network, box, form, bounds, options, deadline, reference, se
         upper = min(upper, first_upper)  # both are proved
         subproblems, milp_calls = subproblems + engine.counters.subproblems, milp_calls + engine.counters.milp_calls
     value = engine.threshold if best["x"] is not None else None
-    if outcome == "stuck" or not np.isfinite(upper):
-        upper = None  # a sub-box neither closed nor split, or none bounded yet: nothing proved
+    if not np.isfinite(upper):
+        upper = None  # none bounded yet: nothing proved
     status = "optimal" if outcome == "closed" and value is not None else "unknown"
     return Maximum(status, value, best["x"], upper, subproblems, milp_calls)
 
@@ -451,7 +452,7 @@ def fires(
     value = found.value if x is not None else None
     if value is not None and value > 0:
         status = "fires"
-    elif found.status == "optimal" and proves_not_positive(found.upper_bound):
+    elif proves_not_positive(found.upper_bound):  # proved, exact maximum or not (a limit, an undecided leaf)
         status = "never"
     else:
         status = "unknown"

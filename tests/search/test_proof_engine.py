@@ -518,3 +518,47 @@ def test_a_cancelled_background_solve_stops_and_keeps_a_sound_bound():
     assert answer.status in (Status.INTERRUPTED, Status.FEASIBLE)
     sampled = float(network.forward(box.sample(20000, rng)).output[:, 0].max())
     assert answer.bound is None or answer.bound >= sampled - 1e-9
+
+
+@pytest.mark.parametrize("branching", ["input", "neuron"])
+def test_a_search_with_undecided_leaves_still_reports_its_proved_bound(monkeypatch, branching):
+    """Every leaf's MILP answers "unknown" (as HiGHS may at extreme scales): the maximum is unknown, and
+    the bound reported is proved (never below the oracle's exact maximum) and finite."""
+    import milp.search.queries as queries
+
+    def undecided(network, box, bounds, form, reference, deadline, options, split=False):
+        return Maximum("unknown", None, None, None)
+
+    monkeypatch.setattr(queries, "milp_maximum", undecided)
+    rng = np.random.default_rng(8)
+    network = random_mlp(rng, [2, 8, 8, 1])
+    box = Box(np.full(2, -1.0), np.full(2, 1.0))
+    form = value_form(network, "y", 0)
+    top, _ = oracle.exact_max(network, box.lower, box.upper, form)
+    settings = replace(QUERY_SETTINGS, branching=branching, leaf_unstable=100)  # every sub-box is a leaf
+    found = maximize(network, box, form, portfolio=False, settings=settings, deadline=Deadline.after(60))
+    assert found.status == "unknown"
+    assert found.upper_bound is not None and top <= found.upper_bound + 1e-9
+    assert found.value is None or found.value <= top + 1e-9
+
+
+def test_a_bound_that_proves_never_is_never_without_the_exact_maximum(monkeypatch):
+    """With every leaf undecided, a neuron whose proved bound is negative is still ``never`` (the
+    exact maximum stays unknown); one that fires is still ``fires``."""
+    import milp.search.queries as queries
+    from milp.search.queries import fires
+
+    monkeypatch.setattr(queries, "milp_maximum", lambda *a, **k: Maximum("unknown", None, None, None))
+    rng = np.random.default_rng(9)
+    layers = [(rng.standard_normal((8, 2)), rng.standard_normal(8)), (rng.standard_normal((8, 8)), rng.standard_normal(8)),
+              (rng.standard_normal((1, 8)), rng.standard_normal(1))]
+    layers[1][1][0] = -100.0  # far below anything the weights reach over the box
+    network = Network.mlp(layers)
+    box = Box(np.full(2, -1.0), np.full(2, 1.0))
+    sampled = network.forward(box.sample(50_000, rng)).pre_activations[1]
+    never = fires(network, box, 1, 0, split_inputs=True)
+    assert never.status == "never" and never.maximum is None and never.upper_bound <= 0
+    assert sampled[:, 0].max() < 0
+    firing = int(np.argmax(sampled.max(axis=0)))
+    assert sampled[:, firing].max() > 0
+    assert fires(network, box, 1, firing, split_inputs=True).status == "fires"
