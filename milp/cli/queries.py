@@ -20,8 +20,13 @@ def run_fires(args) -> int:
         network, box, args.layer, args.neuron, bounds=args.bounds, options=SolverOptions(threads=args.threads), reference=reference,
         solver=pyomo_solver(args), time_limit=args.time_limit, stop=args.stop,
     )
-    limit = "stopped" if args.stop.is_set() else "time limit"
-    verdict = {"fires": "yes", "never": "no", "unknown": f"unknown ({limit})"}[result.status]
+    if args.stop.is_set():
+        why = "stopped"
+    elif args.time_limit is not None and result.seconds >= args.time_limit:
+        why = "time limit"
+    else:  # within the time: a sub-problem no solver could settle (extreme scales), or a refused witness
+        why = "not decided"
+    verdict = {"fires": "yes", "never": "no", "unknown": f"unknown ({why})"}[result.status]
     human = "\n".join(
         [
             f"can neuron {args.neuron} of ReLU layer {args.layer} fire? {verdict}",

@@ -60,7 +60,7 @@ class FiresResult:
     """Can neuron ``neuron`` of ReLU layer ``layer`` be positive in the box?
 
     ``status`` is ``fires`` (a checked witness with ``z > 0``), ``never`` (proved ``max z <= 0``)
-    or ``unknown`` (time limit). ``maximum`` is the exact maximum of ``z`` (the value at
+    or ``unknown`` (a time limit, or a sub-problem no solver could settle). ``maximum`` is the exact maximum of ``z`` (the value at
     ``witness``, shape ``(input_dim,)``) when proved; ``upper_bound`` the proved bound; ``found``
     the largest ``z`` at a checked point, proved or not (at a limit, the maximum lies in
     ``[found, upper_bound]``).

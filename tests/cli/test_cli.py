@@ -197,6 +197,22 @@ def test_plot_of_a_damaged_file_warns_and_resume_repairs_it(toy, tmp_path, capsy
     assert repaired == {"output": str(tmp_path / "d.png"), "regions": 7, "complete": True, "damage": None}
 
 
+@pytest.mark.parametrize("time_limit,seconds,why", [(None, 0.01, "not decided"), ("5", 0.01, "not decided"), ("5", 5.0, "time limit")])
+def test_an_unknown_fires_says_why(toy, monkeypatch, capsys, time_limit, seconds, why):
+    """``unknown`` names its cause: the time limit only once the time is spent; before, not decided
+    (leaves no solver could settle keep only a proved bound)."""
+    from milp.search.queries import FiresResult
+
+    def undecided(network, box, layer, neuron, **kwargs):
+        return FiresResult(layer, neuron, "unknown", None, 2.5, None, seconds, "symbolic", -0.5)
+
+    monkeypatch.setattr(milp.search.queries, "fires", undecided)
+    argv = ["fires", str(toy[1]), "--box", "-5:5", "--layer", "1", "--neuron", "0", *(["--time-limit", time_limit] if time_limit else [])]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"fire? unknown ({why})" in out and "found -0.5" in out and "proved <= 2.5" in out
+
+
 # ------------------------------------------------------------------ internal errors: exit 1, named a bug
 def test_internal_error_says_it_is_a_bug(toy, monkeypatch, capsys):
     """An exception that is not an input error exits 1 with a message that calls it a bug, not the user's fault."""
