@@ -139,6 +139,9 @@ def read_region_file(path) -> RegionFile:
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
+                missing = [name for name in ("header", "stats", "complete", "regions_json") if name not in data.files]
+                if missing:
+                    raise KeyError(missing[0])
                 header = json.loads(str(data["header"]))
                 stats = json.loads(str(data["stats"]))
                 complete = bool(data["complete"])
@@ -156,8 +159,7 @@ def read_region_file(path) -> RegionFile:
         raise  # already names the file and the problem
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, PolytopeError) as error:  # JSONDecodeError is a ValueError
         if isinstance(error, KeyError):
-            name = str(error.args[0]) if error.args else ""
-            why = f"it has no {name.split(' is not a file')[0]!r} entry"
+            why = f"it has no {error} entry"
         elif "pickle" in str(error) or isinstance(error, EOFError):
             why = "not a region archive written by milp"
         else:
